@@ -1,0 +1,144 @@
+"""Stage configs and presets.
+
+Each stage owns one frozen dataclass config (in its own module) that subclasses :class:`StageConfig` and
+validates itself. A *preset* is a named set of overrides per stage, listed in :data:`PRESETS` so that the
+differences between ``smoke``, ``cpu`` and ``paper`` can be read in one place.
+
+Precedence of the preset name (issue "Foundation", item 6): papermill's ``-p preset`` (a non-empty notebook
+parameter) over the ``ALIGNCAP_PRESET`` environment variable over the default, ``cpu``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "paper")
+DEFAULT_PRESET = "cpu"
+PRESET_ENV = "ALIGNCAP_PRESET"
+
+
+def resolve_preset(preset: str | None = None) -> str:
+    """The preset to use: ``preset`` if given, else ``$ALIGNCAP_PRESET``, else ``cpu``.
+
+    Raises ``ValueError`` naming the bad value and where it came from.
+    """
+    if preset:
+        name, source = preset, "the 'preset' parameter"
+    elif os.environ.get(PRESET_ENV):
+        name, source = os.environ[PRESET_ENV], f"${PRESET_ENV}"
+    else:
+        name, source = DEFAULT_PRESET, "the default"
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {name!r} (from {source}); choose one of {', '.join(PRESET_NAMES)}")
+    return name
+
+
+def result_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A config field that changes results (the default for every field); included in the config hash."""
+    return dataclasses.field(default=default, **kwargs)
+
+
+def plumbing_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A config field that cannot change any result (progress bars, batch sizes of pure inference, paths).
+
+    It is left out of :meth:`StageConfig.result_hash`, so changing it neither invalidates the run cache nor
+    marks committed results as stale.
+    """
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata["affects_result"] = False
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+C = TypeVar("C", bound="StageConfig")
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    """Base of every stage config: frozen, self-validating, hashable by its result-affecting fields."""
+
+    #: The stage's key in :data:`PRESETS` (set by each subclass).
+    stage: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a clear message when a field is out of range. Subclasses extend this."""
+
+    # -- helpers for subclasses' validate() ------------------------------------------------------------
+    def _require(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise ValueError(f"{type(self).__name__}: {message}")
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            self._require(value > 0, f"{name} must be > 0, got {value!r}")
+
+    def _probability(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            self._require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
+
+    def _one_of(self, name: str, allowed: tuple[Any, ...]) -> None:
+        value = getattr(self, name)
+        self._require(value in allowed, f"{name} must be one of {allowed}, got {value!r}")
+
+    # -- identity ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, JSON-ready (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=_json_default))
+
+    def result_fields(self) -> dict[str, Any]:
+        """The fields that can change a result (everything not declared with :func:`plumbing_field`)."""
+        full = self.to_dict()
+        return {
+            f.name: full[f.name]
+            for f in dataclasses.fields(self)
+            if f.metadata.get("affects_result", True)
+        }
+
+    def result_hash(self) -> str:
+        """A short, stable hash of the result-affecting fields and the stage name."""
+        payload = json.dumps({"stage": self.stage, "fields": self.result_fields()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @classmethod
+    def for_preset(cls: type[C], preset: str | None = None, **overrides: Any) -> C:
+        """The config of this stage at ``preset`` (resolved as :func:`resolve_preset`), plus ``overrides``."""
+        name = resolve_preset(preset)
+        preset_overrides = dict(PRESETS[name].get(cls.stage, {}))
+        preset_overrides.update(overrides)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(preset_overrides) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown field(s) {unknown} in preset {name!r} or overrides")
+        return cls(**preset_overrides)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if hasattr(value, "__fspath__"):
+        return os.fspath(value)
+    raise TypeError(f"not JSON serialisable in a config: {value!r}")
+
+
+def combined_hash(*parts: str | Mapping[str, Any]) -> str:
+    """Hash several config hashes (or JSON-able mappings) into one cache key."""
+    payload = json.dumps([p if isinstance(p, str) else dict(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+#: Preset -> stage -> field overrides. A field not listed keeps the default of its stage config, which is
+#: the ``cpu`` value unless stated otherwise in that config. Stages add their entries as they land.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {},
+    "cpu": {},
+    "paper": {},
+}

