@@ -142,3 +142,60 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {},
     "paper": {},
 }
+
+#: Modules that define stage configs, in pipeline order (imported on demand by :func:`stage_configs`).
+STAGE_MODULES: tuple[str, ...] = (
+    "aligncap_lib.speech_corpus",
+    "aligncap_lib.speech_tokens",
+    "aligncap_lib.emotion_clues",
+    "aligncap_lib.evaluation",
+    "aligncap_lib.captioner",
+    "aligncap_lib.kd_regularization",
+    "aligncap_lib.po_regularization",
+    "aligncap_lib.ablations",
+    "aligncap_lib.inference",
+)
+
+#: The ``cpu`` preset's wall-clock budget per stage in minutes on 2 cores (issue "Foundation", item 6); the
+#: README repeats it and ``results/cpu/timings.json`` checks it.
+CPU_BUDGET_MINUTES: dict[str, float] = {
+    "corpus": 5,
+    "speech tokens": 5,
+    "text teacher": 2,
+    "captioner trainings": 15,
+    "preference candidates": 3,
+    "DPO runs": 6,
+    "generation and metrics": 7,
+    "figures and kernel start-up": 3,
+}
+
+
+def stage_configs() -> dict[str, type[StageConfig]]:
+    """Stage name -> config class, for every stage module present in this version of the library."""
+    import importlib
+    import importlib.util
+
+    for module in STAGE_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    found: dict[str, type[StageConfig]] = {}
+    stack = list(StageConfig.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.stage:
+            if cls.stage in found and found[cls.stage] is not cls:
+                raise ValueError(f"two configs claim stage {cls.stage!r}: {found[cls.stage]} and {cls}")
+            found[cls.stage] = cls
+    return found
+
+
+def preset_table() -> list[dict[str, Any]]:
+    """One row per overridden field: ``{"stage", "field", "smoke", "cpu", "paper"}`` (effective values)."""
+    rows = []
+    configs = stage_configs()
+    for stage, cls in configs.items():
+        fields = sorted({f for p in PRESET_NAMES for f in PRESETS[p].get(stage, {})})
+        built = {p: cls.for_preset(p).to_dict() for p in PRESET_NAMES}
+        rows.extend({"stage": stage, "field": f, **{p: built[p][f] for p in PRESET_NAMES}} for f in fields)
+    return rows

@@ -1,0 +1,230 @@
+"""Batch reproduction: run the notebooks in order with papermill, in the project's named kernel.
+
+``aligncap reproduce --preset cpu`` executes ``notebooks/NN_*.ipynb`` in order, each with ``-p preset P``,
+writes executed copies to ``runs/<preset>/notebooks/``, prints one progress line per notebook with its wall
+time, stops at the first failure naming the notebook, the cell and the executed copy, and writes
+``results/<preset>/timings.json`` (``{"<notebook>": seconds}``).
+
+Each notebook runs in its own ``papermill`` process with a wall-clock limit, so a hung kernel cannot hang the
+reproduction, and in the kernel named :data:`KERNEL` (registered inside the project's virtual environment by
+``scripts/setup.sh``) so papermill never picks up another Python.
+
+``--commit-outputs`` (smoke preset) writes the executed notebooks back to ``notebooks/`` after cleaning them
+(see :func:`clean_notebook`): that is how the committed outputs are made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aligncap_lib.presets import PRESET_ENV, resolve_preset
+from aligncap_lib.reproducibility import ROOT_ENV, repo_root, write_json
+from aligncap_lib.run_layout import RunLayout
+
+KERNEL = "aligncap"
+
+#: The notebooks in pipeline order (issue "Foundation", item 2). A notebook that does not exist yet is
+#: reported as such and skipped; the contract test checks that no other notebook exists.
+NOTEBOOKS: tuple[str, ...] = (
+    "00_overview",
+    "01_speech_corpus",
+    "02_tokenization",
+    "03_clue_parsing",
+    "04_evaluation",
+    "05_kd_training",
+    "06_dpo_training",
+    "07_ablations",
+    "08_figures",
+    "09_caption_your_audio",
+)
+
+#: Notebook -> the paper artifact it reproduces (the README's table).
+PAPER_ARTIFACTS: dict[str, str] = {
+    "00_overview": "the method overview figure; presets, budgets, run layout",
+    "01_speech_corpus": "data (our measured synthetic stand-in for the paper's EMOSEC / NNIME / MER23SEC)",
+    "02_tokenization": "method stage 1: speech tokens from the residual vector quantizer",
+    "03_clue_parsing": "method stage 2: emotion grammar parser, emotional clues, acoustic prompt",
+    "04_evaluation": "evaluation protocol: BLEU@4, METEOR, ROUGE-L, CIDEr (SPICE), hallucination",
+    "05_kd_training": "KD-Regularization: speech vs text distributions, zero-shot results",
+    "06_dpo_training": "PO-Regularization: preference pairs, DPO, hallucination before/after",
+    "07_ablations": "ablation table: w/o KD, w/o PO, w/o clues, preference-set size",
+    "08_figures": "every figure and the results table",
+    "09_caption_your_audio": "inference on your own audio (beyond the paper)",
+}
+
+#: Wall-clock limit per notebook in seconds, per preset (our choice: about 2x the largest stage budget).
+TIMEOUTS: dict[str, int] = {"smoke": 600, "cpu": 1800, "paper": 6 * 3600}
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the executed copy."""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    name: str
+    seconds: float
+    output: Path
+
+
+def notebooks_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "notebooks"
+
+
+def select(only: Sequence[str] | None = None, directory: Path | None = None) -> list[Path]:
+    """The notebooks to run, in order. ``only`` holds prefixes such as ``"01"`` or full names."""
+    directory = directory or notebooks_dir()
+    present = sorted(directory.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return present
+    chosen = [p for p in present if any(p.stem == o or p.stem.startswith(f"{o}_") for o in only)]
+    missing = [o for o in only if not any(p.stem == o or p.stem.startswith(f"{o}_") for p in present)]
+    if missing:
+        raise ValueError(f"no notebook matches {missing} in {directory}")
+    return chosen
+
+
+def first_error(executed: Path) -> str:
+    """'cell N (Ename: evalue)' for the first failed cell of an executed notebook, or a fallback."""
+    try:
+        nb = json.loads(executed.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "no executed copy was written"
+    code_index = 0
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        code_index += 1
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"code cell {code_index} ({out.get('ename')}: {str(out.get('evalue'))[:300]})"
+    return "no cell holds an error (killed or timed out)"
+
+
+def run_notebook(
+    source: Path, output: Path, preset: str, *, timeout: int, kernel: str = KERNEL, root: Path | None = None
+) -> NotebookRun:
+    """Execute one notebook with papermill in a subprocess; raises :class:`NotebookFailed`."""
+    root = root or repo_root()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, **{PRESET_ENV: preset, ROOT_ENV: str(root), "PYTHONHASHSEED": "0"})
+    cmd = [
+        sys.executable, "-m", "papermill", str(source), str(output),
+        "-k", kernel, "-p", "preset", preset, "--cwd", str(source.parent), "--no-progress-bar",
+    ]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise NotebookFailed(
+            f"{source.stem}: exceeded its {timeout} s limit at {first_error(output)}; executed copy: {output}"
+        ) from None
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        where = first_error(output)
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise NotebookFailed(f"{source.stem}: failed at {where}; executed copy: {output}\n{tail}")
+    return NotebookRun(source.stem, seconds, output)
+
+
+def clean_notebook(executed: Path, target: Path) -> int:
+    """Write ``executed`` to ``target`` without papermill's injected cell and metadata, stderr streams or
+    execution timings; returns the number of stderr outputs removed."""
+    nb: dict[str, Any] = json.loads(executed.read_text(encoding="utf-8"))
+    removed = 0
+    cells = []
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {})
+        if "injected-parameters" in meta.get("tags", []):
+            continue
+        meta.pop("papermill", None)
+        meta.pop("execution", None)
+        if cell["cell_type"] == "code":
+            kept = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    removed += 1
+                    continue
+                kept.append(out)
+            cell["outputs"] = kept
+        cells.append(cell)
+    count = 0
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            count += 1
+            cell["execution_count"] = count
+            for out in cell["outputs"]:
+                if "execution_count" in out:
+                    out["execution_count"] = count
+    nb["cells"] = cells
+    nb["metadata"].pop("papermill", None)
+    target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return removed
+
+
+def reproduce(
+    preset: str | None = None,
+    only: Sequence[str] | None = None,
+    *,
+    commit_outputs: bool = False,
+    timeout: int | None = None,
+    kernel: str = KERNEL,
+    directory: Path | None = None,
+) -> dict[str, float]:
+    """Run the selected notebooks in order; returns and writes ``{notebook: seconds}``."""
+    name = resolve_preset(preset)
+    layout = RunLayout.for_preset(name)
+    chosen = select(only, directory)
+    missing = [n for n in NOTEBOOKS if not only and not (notebooks_dir() / f"{n}.ipynb").exists()]
+    if missing and directory is None:
+        print(f"not yet in this version (skipped): {', '.join(missing)}")
+    limit = timeout or TIMEOUTS[name]
+    timings_path = layout.results / "timings.json"
+    timings: dict[str, float] = {}
+    if only and timings_path.exists():
+        timings = json.loads(timings_path.read_text(encoding="utf-8"))
+    total = 0.0
+    for i, source in enumerate(chosen, 1):
+        print(f"[{i}/{len(chosen)}] {source.stem} ...", end="", flush=True)
+        run = run_notebook(source, layout.notebooks / source.name, name, timeout=limit, kernel=kernel)
+        timings[run.name] = round(run.seconds, 1)
+        total += run.seconds
+        print(f" {run.seconds:.1f} s", flush=True)
+        if commit_outputs:
+            removed = clean_notebook(run.output, source)
+            if removed:
+                print(f"    removed {removed} stderr output(s) from {source.name}: silence them at the source")
+    write_json(timings_path, dict(sorted(timings.items())), digits=1)
+    print(f"done: {len(chosen)} notebook(s) in {total:.1f} s; timings in {timings_path}")
+    return timings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None, help="smoke | cpu | paper (default: $ALIGNCAP_PRESET, else cpu)")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (e.g. 00 03)")
+    parser.add_argument("--timeout", type=int, default=None, help="wall-clock limit per notebook in seconds")
+    parser.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel name (default: {KERNEL})")
+    parser.add_argument(
+        "--commit-outputs", action="store_true",
+        help="write the cleaned executed notebooks back to notebooks/ (use with --preset smoke)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        reproduce(args.preset, args.only, commit_outputs=args.commit_outputs, timeout=args.timeout, kernel=args.kernel)
+    except (NotebookFailed, ValueError) as exc:
+        print(f"\nFAILED {exc}", file=sys.stderr)
+        return 1
+    return 0
