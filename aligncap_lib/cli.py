@@ -16,7 +16,10 @@ from collections.abc import Sequence
 #: name -> (module, one-line help). In pipeline order.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("aligncap_lib.speech_corpus", "generate and measure the synthetic emotional-speech corpus"),
-    "tokenize": ("aligncap_lib.speech_tokens", "fit the speech tokenizer, tokenize the corpus, probe the tokens"),
+    "tokenize": (
+        "aligncap_lib.speech_tokens",
+        "fit the speech tokenizer, tokenize the corpus, probe the tokens",
+    ),
     "clues": ("aligncap_lib.emotion_clues", "parse emotional clues from captions or measure them from audio"),
     "evaluate": ("aligncap_lib.evaluation", "score captions: BLEU, METEOR, ROUGE-L, CIDEr, hallucination"),
     "train": ("aligncap_lib.training", "train the text teacher, SFT, KD or PO stage of a variant"),

@@ -35,7 +35,11 @@ def save_fig(fig: Figure, name: str, layout: RunLayout | str | None = None) -> d
     out.mkdir(parents=True, exist_ok=True)
     paths = {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf"}
     fig.savefig(paths["png"], dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths["pdf"], bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
+    fig.savefig(
+        paths["pdf"],
+        bbox_inches="tight",
+        metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+    )
     return paths
 
 
@@ -43,11 +47,11 @@ def save_fig(fig: Figure, name: str, layout: RunLayout | str | None = None) -> d
 PIPELINE: tuple[tuple[str, str], ...] = (
     ("speech\n(espeak-ng corpus\nor your audio)", "speech_corpus"),
     ("EnCodec RVQ\nspeech tokens", "speech_tokens"),
-    ("emotion grammar parser\n+ acoustic prompt", "emotion_clues"),
+    ("emotion grammar\nparser + acoustic\nprompt", "emotion_clues"),
     ("LLM captioner\n(LoRA student)", "captioner"),
-    ("KD-Regularization\nKL(text teacher || speech student)", "kd_regularization"),
-    ("PO-Regularization\njudge -> pairs -> DPO", "po_regularization"),
-    ("evaluation\nBLEU/METEOR/ROUGE/CIDEr\n+ hallucination", "evaluation"),
+    ("KD-Regularization\nKL(text teacher ||\nspeech student)", "kd_regularization"),
+    ("PO-Regularization\njudge -> pairs\n-> DPO", "po_regularization"),
+    ("evaluation\nBLEU, METEOR,\nROUGE-L, CIDEr\n+ hallucination", "evaluation"),
 )
 
 
@@ -56,7 +60,7 @@ def pipeline_overview() -> Figure:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    fig, ax = plt.subplots(figsize=(12, 2.6))
+    fig, ax = plt.subplots(figsize=(13, 2.6))
     ax.set_xlim(0, len(PIPELINE))
     ax.set_ylim(0, 1)
     ax.axis("off")
@@ -65,7 +69,9 @@ def pipeline_overview() -> Figure:
         box = FancyBboxPatch((i + 0.06, 0.22), 0.88, 0.62, boxstyle="round,pad=0.02", fc=color, ec="#555555")
         ax.add_patch(box)
         ax.text(i + 0.5, 0.55, label, ha="center", va="center", fontsize=8)
-        ax.text(i + 0.5, 0.1, module, ha="center", va="center", fontsize=7, family="monospace", color="#444444")
+        ax.text(
+            i + 0.5, 0.1, module, ha="center", va="center", fontsize=7, family="monospace", color="#444444"
+        )
         if i < len(PIPELINE) - 1:
             ax.annotate("", xy=(i + 1.06, 0.53), xytext=(i + 0.94, 0.53), arrowprops={"arrowstyle": "->"})
     ax.set_title("AlignCap companion: the pipeline (module names under the boxes)", fontsize=10)

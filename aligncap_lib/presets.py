@@ -98,9 +98,7 @@ class StageConfig:
         """The fields that can change a result (everything not declared with :func:`plumbing_field`)."""
         full = self.to_dict()
         return {
-            f.name: full[f.name]
-            for f in dataclasses.fields(self)
-            if f.metadata.get("affects_result", True)
+            f.name: full[f.name] for f in dataclasses.fields(self) if f.metadata.get("affects_result", True)
         }
 
     def result_hash(self) -> str:
@@ -192,7 +190,7 @@ def stage_configs() -> dict[str, type[StageConfig]]:
 
 def preset_table() -> list[dict[str, Any]]:
     """One row per overridden field: ``{"stage", "field", "smoke", "cpu", "paper"}`` (effective values)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     configs = stage_configs()
     for stage, cls in configs.items():
         fields = sorted({f for p in PRESET_NAMES for f in PRESETS[p].get(stage, {})})

