@@ -16,7 +16,9 @@ A tokenized caption is one string of space-separated tokens, the form pycocoeval
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 #: Tokenization name per (language, view); every result stores the name it was computed with.
 TOKENIZATIONS: Mapping[tuple[str, str], str] = {
@@ -48,10 +50,24 @@ def zh_jieba_tokens(text: str) -> list[str]:
     return [w for w in (t.strip() for t in jieba.lcut(text)) if w and _HAS_WORD.search(w) and " " not in w]
 
 
+class _QuietSubprocess:
+    """``subprocess`` as PTBTokenizer sees it, with the JVM's stderr discarded: the tokenizer prints a
+    throughput line to stderr on every call, which would end up in notebook outputs."""
+
+    PIPE = subprocess.PIPE
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen:  # noqa: N802 (mirrors subprocess.Popen)
+        kwargs.setdefault("stderr", subprocess.DEVNULL)
+        return subprocess.Popen(*args, **kwargs)
+
+
 def ptb_tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """English captions ``{id: [caption, ...]}`` -> ``{id: [space-joined tokens, ...]}`` through pycocoevalcap's
     PTBTokenizer (one Java process for the whole mapping). Empty captions stay empty strings."""
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    from pycocoevalcap.tokenizer import ptbtokenizer
+
+    ptbtokenizer.subprocess = _QuietSubprocess  # type: ignore[attr-defined]
 
     keyed: dict[str, list[dict[str, str]]] = {}
     # The Java tokenizer works line by line: a caption must not contain a line break of any kind.
@@ -60,7 +76,7 @@ def ptb_tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     if not keyed:
         return {}
     # An empty caption is sent as "." (dropped as punctuation) so that line numbers stay aligned.
-    out = PTBTokenizer().tokenize(keyed)
+    out = ptbtokenizer.PTBTokenizer().tokenize(keyed)
     missing = sorted(set(keyed) - set(out))
     if missing:
         raise RuntimeError(f"PTBTokenizer lost {len(missing)} caption id(s), e.g. {missing[:5]}")
