@@ -28,7 +28,8 @@ rescored. Intervals are percentile intervals (default 95%, 1,000 resamples, fixe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -182,3 +183,39 @@ def paired_difference(
     diff = statistic(_seeded_sums(counts, seeds, a)) - statistic(_seeded_sums(counts, seeds, b))
     point = float((statistic(a.sum(1)) - statistic(b.sum(1))).mean())
     return _percentiles(point, diff.mean(axis=1), confidence)
+
+
+class _Scored(Protocol):
+    ids: tuple[str, ...]
+    stats: dict[str, np.ndarray]
+    statistics: dict[str, Statistic]
+
+
+def compare(
+    a: _Scored, b: _Scored, key: str, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> Interval:
+    """Two evaluation results (:class:`aligncap_lib.evaluation.EvaluationResult`): A minus B on ``key`` with
+    its paired interval; both must hold the same clips."""
+    if a.ids != b.ids:
+        raise ValueError("paired comparison needs the same clips in A and B")
+    return paired_difference(
+        a.stats[key],
+        b.stats[key],
+        a.statistics[key],
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
+    )
+
+
+def over_seeds(
+    results: Sequence[_Scored], key: str, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> Interval:
+    """Evaluation results of several training seeds (same clips): the mean of ``key`` over seeds with the
+    hierarchical (seeds, then clips) interval."""
+    if not results or len({r.ids for r in results}) != 1:
+        raise ValueError("every seed must be scored on the same clips")
+    stacked = np.stack([r.stats[key] for r in results])
+    return hierarchical_interval(
+        stacked, results[0].statistics[key], n_resamples=n_resamples, confidence=confidence, seed=seed
+    )

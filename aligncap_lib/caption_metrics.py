@@ -118,10 +118,25 @@ class _Meteor:
     def __init__(self) -> None:
         from pycocoevalcap.meteor import meteor as mod
 
-        cmd = ["java", "-Dfile.encoding=UTF-8", "-jar", "-Xmx2G", mod.METEOR_JAR, "-", "-", "-stdio", "-l", "en", "-norm"]
+        cmd = [
+            "java",
+            "-Dfile.encoding=UTF-8",
+            "-jar",
+            "-Xmx2G",
+            mod.METEOR_JAR,
+            "-",
+            "-",
+            "-stdio",
+            "-l",
+            "en",
+            "-norm",
+        ]
         self.proc = subprocess.Popen(
-            cmd, cwd=os.path.dirname(os.path.abspath(mod.__file__)), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            cmd,
+            cwd=os.path.dirname(os.path.abspath(mod.__file__)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self.lock = threading.Lock()
 
@@ -134,11 +149,13 @@ class _Meteor:
             raise RuntimeError("the METEOR Java process stopped answering (is Java 17 installed?)")
         return answer
 
-    def score(self, refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> tuple[list[str], list[float], float]:
+    def score(
+        self, refs: Sequence[Sequence[str]], hyps: Sequence[str]
+    ) -> tuple[list[str], list[float], float]:
         """Per clip stats lines, per clip scores and the aggregate, as pycocoevalcap's ``compute_score``."""
         with self.lock:
             stats = []
-            for hyp, ref in zip(hyps, refs):
+            for hyp, ref in zip(hyps, refs, strict=True):
                 hyp = hyp.replace("|||", "").replace("  ", " ")
                 stats.append(self._ask(" ||| ".join(("SCORE", " ||| ".join(ref), hyp))))
             self._ask_noreply("EVAL ||| " + " ||| ".join(stats))
@@ -192,18 +209,23 @@ def _meteor_rows(stats_lines: Sequence[str]) -> np.ndarray:
         len(stats_lines), -1
     )
     if rows.shape[1] != METEOR_N_STATS:
-        raise RuntimeError(f"unexpected METEOR statistics: {rows.shape[1]} numbers, expected {METEOR_N_STATS}")
+        raise RuntimeError(
+            f"unexpected METEOR statistics: {rows.shape[1]} numbers, expected {METEOR_N_STATS}"
+        )
     # The jar leaves the chunk of a perfect match out of the aggregate (MeteorStats.addStats).
     stages = rows[:, 4:20].reshape(-1, 4, 4)
     perfect = (
-        (stages[:, :, [0, 2]].sum((1, 2)) == rows[:, 0]) & (stages[:, :, [1, 3]].sum((1, 2)) == rows[:, 1])
+        (stages[:, :, [0, 2]].sum((1, 2)) == rows[:, 0])
+        & (stages[:, :, [1, 3]].sum((1, 2)) == rows[:, 1])
         & (rows[:, 20] == 1)
     )
     rows[perfect, 20] = 0.0
     return rows
 
 
-def score_ngrams(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], *, meteor: bool = True) -> NgramScores:
+def score_ngrams(
+    refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], *, meteor: bool = True
+) -> NgramScores:
     """Score tokenized ``hyps`` against tokenized ``refs`` (same ids, >= 1 reference each) with pycocoevalcap."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
@@ -235,8 +257,15 @@ def score_ngrams(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], *, 
         meteor_stats, meteor_scores, corpus["meteor"] = _meteor_rows(lines), np.asarray(scores), total
     corpus["rouge_l"] = float(rouge)
     corpus["cider"] = float(cider)
-    return NgramScores(ids, stats, meteor_stats, meteor_scores, np.asarray(rouge_scores, float),
-                       np.asarray(cider_scores, float), corpus)
+    return NgramScores(
+        ids,
+        stats,
+        meteor_stats,
+        meteor_scores,
+        np.asarray(rouge_scores, float),
+        np.asarray(cider_scores, float),
+        corpus,
+    )
 
 
 def spice_status(lang: str) -> str | None:

@@ -67,7 +67,7 @@ def ptb_tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     PTBTokenizer (one Java process for the whole mapping). Empty captions stay empty strings."""
     from pycocoevalcap.tokenizer import ptbtokenizer
 
-    ptbtokenizer.subprocess = _QuietSubprocess  # type: ignore[attr-defined]
+    ptbtokenizer.subprocess = _QuietSubprocess
 
     keyed: dict[str, list[dict[str, str]]] = {}
     # The Java tokenizer works line by line: a caption must not contain a line break of any kind.
@@ -83,7 +83,9 @@ def ptb_tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     return {key: out[key] for key in keyed}
 
 
-def tokenize_captions(captions: Mapping[str, Sequence[str]], lang: str, view: str = "primary") -> dict[str, list[str]]:
+def tokenize_captions(
+    captions: Mapping[str, Sequence[str]], lang: str, view: str = "primary"
+) -> dict[str, list[str]]:
     """``{id: [caption, ...]}`` -> ``{id: [tokenized caption, ...]}`` with the tokenization named by
     ``TOKENIZATIONS[(lang, view)]``. Raises ``ValueError`` for an unknown language or view."""
     name = tokenization_name(lang, view)
@@ -101,4 +103,6 @@ def tokenization_name(lang: str, view: str = "primary") -> str:
         return TOKENIZATIONS[(lang, view)]
     except KeyError:
         views = [v for (lg, v) in TOKENIZATIONS if lg == lang]
-        raise ValueError(f"no tokenization view {view!r} for {lang!r}; available: {', '.join(views)}") from None
+        raise ValueError(
+            f"no tokenization view {view!r} for {lang!r}; available: {', '.join(views)}"
+        ) from None

@@ -14,7 +14,11 @@ EN_REFS = {
     "b": ["a woman speaks softly and sadly"],
     "c": ["the voice is calm and steady"],
 }
-EN_HYPS = {"a": "the man speaks quickly and angrily", "b": "a happy woman talks loudly", "c": "the voice is calm and steady"}
+EN_HYPS = {
+    "a": "the man speaks quickly and angrily",
+    "b": "a happy woman talks loudly",
+    "c": "the voice is calm and steady",
+}
 
 
 _DIRECT_METEOR = None
@@ -46,8 +50,9 @@ def _assert_parity(refs, hyps):
     for key, value in direct.items():
         assert ours.corpus[key] == pytest.approx(value, abs=1e-6), key
     # The statistics resampled by the bootstrap reproduce the corpus values.
-    np.testing.assert_allclose(bleu_from_stats(ours.bleu_stats.sum(0)), [direct[f"bleu_{k}"] for k in range(1, 5)],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        bleu_from_stats(ours.bleu_stats.sum(0)), [direct[f"bleu_{k}"] for k in range(1, 5)], atol=1e-9
+    )
     assert meteor_from_stats(ours.meteor_stats.sum(0)) == pytest.approx(direct["meteor"], abs=1e-6)
     np.testing.assert_allclose(meteor_from_stats(ours.meteor_stats), ours.meteor, atol=1e-6)
     assert ours.cider.mean() == pytest.approx(direct["cider"], abs=1e-9)
