@@ -136,9 +136,31 @@ def combined_hash(*parts: str | Mapping[str, Any]) -> str:
 #: Preset -> stage -> field overrides. A field not listed keeps the default of its stage config, which is
 #: the ``cpu`` value unless stated otherwise in that config. Stages add their entries as they land.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {},
+    "smoke": {
+        # corpus: both languages, every split non-empty, about 30 s on 2 cores.
+        "corpus": {
+            "n_train": 48,
+            "n_valid": 6,
+            "n_pref": 6,
+            "n_test_seen": 12,
+            "n_test_zeroshot": 12,
+            "n_test_crossdomain": 8,
+            "opensmile_clips": 24,
+        },
+    },
     "cpu": {},
-    "paper": {},
+    "paper": {
+        # corpus: about 10x the cpu corpus (6,000 clips per language), for a GPU machine with more cores.
+        "corpus": {
+            "n_train": 4600,
+            "n_valid": 200,
+            "n_pref": 600,
+            "n_test_seen": 200,
+            "n_test_zeroshot": 200,
+            "n_test_crossdomain": 200,
+            "opensmile_clips": 1000,
+        },
+    },
 }
 
 #: Modules that define stage configs, in pipeline order (imported on demand by :func:`stage_configs`).
