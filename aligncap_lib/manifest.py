@@ -59,9 +59,11 @@ def check_record(record: Any, *, item: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise ValueError(f"{item}: missing field(s) {missing}")
-    for key in ("id", "audio", "lang", "split", "voice", "text"):
+    for key in ("id", "audio", "lang", "split", "voice"):
         if not isinstance(record[key], str) or not record[key]:
             raise ValueError(f"{item}: field {key!r} must be a non-empty string")
+    if not isinstance(record["text"], str):
+        raise ValueError(f"{item}: field 'text' must be a string (may be empty when unknown)")
     if not isinstance(record["captions"], list) or not all(isinstance(c, str) for c in record["captions"]):
         raise ValueError(f"{item}: 'captions' must be a list of strings")
     if not isinstance(record["measurements"], dict):
