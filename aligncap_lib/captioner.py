@@ -1,0 +1,206 @@
+"""The captioner: a causal LM that reads an instruction, optional clues and speech units, and writes a caption.
+
+CPU presets (``base_model = ""``): a small Qwen2-architecture LM built from a transformers config (4 layers,
+d=256, about 3-4M parameters; FINDINGS: about 6k tokens/s on 2 cores) with a byte-level BPE tokenizer trained
+here with ``tokenizers`` on the ``train`` split's text side only (captions, transcripts, the prompt templates),
+plus the speech-unit tokens and our special tokens. It is first trained on text (:mod:`aligncap_lib.text_teacher`)
+so that it plays the part of the pretrained LLM.
+
+``paper`` preset: ``base_model`` names any Hugging Face causal LM by local path or hub id; its own tokenizer
+is kept and the speech-unit and special tokens are added (embeddings resized).
+
+The student is this LM with LoRA (peft) and the speech-unit embeddings trainable through peft's
+``trainable_token_indices`` (FINDINGS: plain LoRA leaves added-token embeddings untrained).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aligncap_lib.presets import StageConfig
+
+#: Special tokens of our tokenizer (a hub tokenizer keeps its own EOS/pad and gets the language tags).
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+LANG_TAGS: dict[str, str] = {"en": "<|lang_en|>", "zh": "<|lang_zh|>"}
+SPEECH_OPEN, SPEECH_CLOSE = "<|speech|>", "<|/speech|>"
+SPECIAL_TOKENS: tuple[str, ...] = (EOS, PAD, *LANG_TAGS.values(), SPEECH_OPEN, SPEECH_CLOSE)
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionerConfig(StageConfig):
+    """The captioner LM, its tokenizer and its training schedule (SFT and KD). Defaults: the ``cpu`` preset."""
+
+    stage: ClassVar[str] = "captioner"
+
+    #: "" builds the tiny LM below; otherwise a local path or hub id of a causal LM (``paper`` preset).
+    base_model: str = ""
+    vocab_size: int = 2000  # BPE merges on ~1.4k train clips x 3 captions: enough for whole words in EN
+    n_layers: int = 4  # FINDINGS: 4 layers, d=256 trained in seconds and carried the task
+    d_model: int = 256
+    n_heads: int = 4
+    d_ff: int = 512
+    max_positions: int = 256  # prompt (<= ~130 with 100 speech units) + caption (<= ~60)
+    #: Student training (SFT and KD): steps, batch, schedule. FINDINGS: warmup + cosine + clipping.
+    steps: int = 600
+    batch_size: int = 16
+    grad_accum: int = 1
+    learning_rate: float = 2e-3  # LoRA on a tiny LM tolerates a large LR; 1e-3..3e-3 were stable
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    captions_per_clip: int = 3  # each reference caption of a train clip is one example
+    max_caption_tokens: int = 64
+    #: Decoding of evaluation captions (recorded with every result).
+    decoding: str = "greedy"
+    num_beams: int = 4
+    sample_temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 48
+
+    def validate(self) -> None:
+        self._positive("vocab_size", "n_layers", "d_model", "n_heads", "d_ff", "max_positions", "steps")
+        self._positive("batch_size", "grad_accum", "learning_rate", "captions_per_clip", "max_caption_tokens")
+        self._positive("num_beams", "sample_temperature", "max_new_tokens")
+        self._probability("warmup_ratio", "top_p")
+        self._one_of("decoding", ("greedy", "beam", "sample"))
+        self._require(self.d_model % self.n_heads == 0, f"d_model {self.d_model} not divisible by n_heads")
+        self._require(self.max_grad_norm > 0, "max_grad_norm must be > 0")
+
+    def decoding_settings(self) -> dict[str, Any]:
+        """The decoding settings as recorded with every result (and passed to :func:`generate_captions`)."""
+        out: dict[str, Any] = {"strategy": self.decoding, "max_new_tokens": self.max_new_tokens}
+        if self.decoding == "beam":
+            out["num_beams"] = self.num_beams
+        if self.decoding == "sample":
+            out.update(temperature=self.sample_temperature, top_p=self.top_p)
+        return out
+
+
+def train_tokenizer(texts: Iterable[str], unit_tokens: Sequence[str], vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer (``PreTrainedTokenizerFast``) trained on ``texts`` (the ``train`` split's
+    text side only), with our special tokens and the speech-unit tokens (e.g. ``<su_17>``) added whole.
+
+    Deterministic for the same texts (order included) and vocabulary size.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("train_tokenizer: no training text (is the train split empty?)")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # any byte stays encodable (unseen Chinese)
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD)
+    return add_captioner_tokens(fast, unit_tokens)
+
+
+def add_captioner_tokens(tokenizer: Any, unit_tokens: Sequence[str]) -> Any:
+    """Add the language tags, speech brackets and speech units (whole tokens) to any tokenizer; returns it."""
+    from tokenizers import AddedToken
+
+    missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab() and t not in (EOS, PAD)]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    if tokenizer.pad_token is None:  # hub LMs often have none; padding positions are masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    new_units = [u for u in unit_tokens if u not in tokenizer.get_vocab()]
+    tokenizer.add_tokens([AddedToken(u, normalized=False, single_word=False) for u in new_units])
+    return tokenizer
+
+
+def unit_token_ids(tokenizer: Any, unit_tokens: Sequence[str]) -> list[int]:
+    """Vocabulary ids of the speech-unit tokens (for ``trainable_token_indices``)."""
+    vocab = tokenizer.get_vocab()
+    missing = [u for u in unit_tokens if u not in vocab]
+    if missing:
+        raise ValueError(f"{len(missing)} speech-unit token(s) not in the tokenizer, e.g. {missing[:3]}")
+    return [vocab[u] for u in unit_tokens]
+
+
+def build_model(cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0) -> Any:
+    """The base LM: the tiny Qwen2 LM from ``cfg`` (random init from ``seed``), or ``cfg.base_model`` loaded
+    with its embeddings resized to ``len(tokenizer)``. Dropout is 0 (bit-exact resume and seeds)."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    if cfg.base_model:
+        model = AutoModelForCausalLM.from_pretrained(cfg.base_model, torch_dtype=torch.float32)
+        if model.get_input_embeddings().weight.shape[0] < len(tokenizer):  # type: ignore[index]
+            model.resize_token_embeddings(len(tokenizer))
+        return model
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.d_ff,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_heads,
+        max_position_embeddings=cfg.max_positions,
+        tie_word_embeddings=False,  # the speech-unit rows of the input embedding train alone (peft)
+        attention_dropout=0.0,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return Qwen2ForCausalLM(config)
+
+
+def load_base_tokenizer(cfg: CaptionerConfig, texts: Iterable[str], unit_tokens: Sequence[str]) -> Any:
+    """Our trained tokenizer (tiny LM) or the hub model's own tokenizer with our tokens added (``paper``)."""
+    if cfg.base_model:
+        from transformers import AutoTokenizer
+
+        return add_captioner_tokens(AutoTokenizer.from_pretrained(cfg.base_model), unit_tokens)
+    return train_tokenizer(texts, unit_tokens, cfg.vocab_size)
+
+
+def attach_lora(
+    model: Any, unit_ids: Sequence[int], *, r: int, alpha: int, dropout: float, targets: Sequence[str]
+) -> Any:
+    """Wrap ``model`` with a LoRA adapter named ``default`` whose speech-unit embedding rows (``unit_ids``)
+    train too; ``disable_adapter()`` then gives back the unchanged base (the KD teacher)."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets),
+        trainable_token_indices={"embed_tokens": list(unit_ids)},
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def save_model(model: Any, tokenizer: Any, directory: Path) -> Path:
+    """Save a plain (merged) causal LM and its tokenizer in safetensors; returns ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def load_model(directory: Path | str) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a folder written by :func:`save_model` (or any HF causal-LM folder)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(directory))
+    return model.eval(), AutoTokenizer.from_pretrained(str(directory))
+
+
+def count_parameters(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
