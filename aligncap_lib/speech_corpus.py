@@ -148,7 +148,8 @@ def plan_clips(cfg: CorpusConfig) -> list[ClipPlan]:
             for i in range(n):
                 ss = np.random.SeedSequence([cfg.seed, LANGS.index(lang), si, i])
                 rng = np.random.default_rng(ss)
-                emotion = cfg.emotions[(i + int(rng.integers(len(cfg.emotions)))) % len(cfg.emotions)]
+                # Emotions cycle so every split is balanced by construction (drops may unbalance it a little).
+                emotion = cfg.emotions[(i + si + cfg.seed) % len(cfg.emotions)]
                 independent = bool(rng.random() < cfg.independent_share)
                 _, tone, text = pool[int(rng.integers(len(pool)))]
                 plans.append(
@@ -201,7 +202,7 @@ def _pool(workers: int) -> cf.Executor:
 class _Serial(cf.Executor):
     """An executor that runs in-process (workers=1: easier debugging, same bytes)."""
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def, override]
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
         return map(fn, *iterables)
 
 
