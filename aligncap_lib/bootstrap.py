@@ -28,6 +28,7 @@ rescored. Intervals are percentile intervals (default 95%, 1,000 resamples, fixe
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -82,6 +83,15 @@ def _draw_counts(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np
     return rng.multinomial(n, np.full(n, 1.0 / n), size=flat).astype(np.float64).reshape(*shape, n)
 
 
+@functools.lru_cache(maxsize=4)
+def _single_level_counts(seed: int, n: int, n_resamples: int) -> np.ndarray:
+    """The draws of :func:`bootstrap_interval`, cached: every metric of one evaluation uses the same seed and
+    clips, hence the same draws, and drawing them dominated the time (read-only array)."""
+    counts = _draw_counts(np.random.default_rng(seed), n, (n_resamples,))
+    counts.setflags(write=False)
+    return counts
+
+
 def _seeded_sums(counts: np.ndarray, seeds: np.ndarray, stats: np.ndarray) -> np.ndarray:
     """Summed statistics [B, S, K] of drawn seeds ``seeds`` [B, S] with clip counts ``counts`` [B, S, N] over
     ``stats`` [S, N, K], without materialising [B, S, N, K]."""
@@ -124,8 +134,7 @@ def bootstrap_interval(
     stats = np.asarray(stats, dtype=np.float64)
     if stats.ndim != 2 or stats.shape[0] == 0:
         raise ValueError(f"stats must be [N > 0, K], got shape {stats.shape}")
-    rng = np.random.default_rng(seed)
-    counts = _draw_counts(rng, stats.shape[0], (n_resamples,))
+    counts = _single_level_counts(seed, stats.shape[0], n_resamples)
     point = float(statistic(stats.sum(0)))
     return _percentiles(point, statistic(counts @ stats), confidence)
 

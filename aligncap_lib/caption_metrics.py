@@ -115,6 +115,8 @@ class _Meteor:
     """pycocoevalcap's METEOR jar behind one long-lived process (its ``Meteor`` class, with UTF-8 forced so
     that Chinese tokens survive a non-UTF-8 locale, and stderr discarded so a chatty JVM cannot block)."""
 
+    CHUNK = 200
+
     def __init__(self) -> None:
         from pycocoevalcap.meteor import meteor as mod
 
@@ -140,24 +142,28 @@ class _Meteor:
         )
         self.lock = threading.Lock()
 
-    def _ask(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write((line + "\n").encode("utf-8"))
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().decode("utf-8").strip()
-        if not answer:
-            raise RuntimeError("the METEOR Java process stopped answering (is Java 17 installed?)")
-        return answer
-
     def score(
         self, refs: Sequence[Sequence[str]], hyps: Sequence[str]
     ) -> tuple[list[str], list[float], float]:
         """Per clip stats lines, per clip scores and the aggregate, as pycocoevalcap's ``compute_score``."""
         with self.lock:
-            stats = []
-            for hyp, ref in zip(hyps, refs, strict=True):
-                hyp = hyp.replace("|||", "").replace("  ", " ")
-                stats.append(self._ask(" ||| ".join(("SCORE", " ||| ".join(ref), hyp))))
+            stats: list[str] = []
+            lines = [
+                " ||| ".join(("SCORE", " ||| ".join(ref), hyp.replace("|||", "").replace("  ", " ")))
+                for hyp, ref in zip(hyps, refs, strict=True)
+            ]
+            # Pipelined in chunks: one flush per chunk instead of per clip, and a chunk's answers (about
+            # 60 bytes each) stay far below the 64 KiB pipe buffer, so neither side can block the other.
+            for start in range(0, len(lines), self.CHUNK):
+                chunk = lines[start : start + self.CHUNK]
+                self._ask_noreply("\n".join(chunk))
+                for _ in chunk:
+                    answer = self._read()
+                    if not answer:
+                        raise RuntimeError(
+                            "the METEOR Java process stopped answering (is Java 17 installed?)"
+                        )
+                    stats.append(answer)
             self._ask_noreply("EVAL ||| " + " ||| ".join(stats))
             scores = [float(self._read()) for _ in stats]
             total = float(self._read())

@@ -233,19 +233,30 @@ def evaluate_captions(
 
     _slot_metrics(ids, refs_n, hyps_n, lang, records, cfg, metrics, stats, statistics, notes)
 
-    ivs: dict[str, bs.Interval] = {}
+    result = EvaluationResult(lang, ids, metrics, stats, statistics, {}, notes, {})
     if intervals:
-        for key, st in stats.items():
-            if metrics.get(key) is not None and np.isfinite(st).all():
-                ivs[key] = bs.bootstrap_interval(
-                    st,
-                    statistics[key],
-                    n_resamples=cfg.n_bootstrap,
-                    confidence=cfg.confidence,
-                    seed=cfg.bootstrap_seed,
-                )
-    breakdowns = _breakdowns(ids, records, stats, statistics) if records is not None else {}
-    return EvaluationResult(lang, ids, metrics, stats, statistics, ivs, notes, breakdowns)
+        result.intervals = compute_intervals(result, cfg)
+    if records is not None:
+        result.breakdowns = _breakdowns(ids, records, stats, statistics)
+    return result
+
+
+def compute_intervals(
+    result: EvaluationResult, config: EvaluationConfig | None = None
+) -> dict[str, bs.Interval]:
+    """Bootstrap intervals of every metric of ``result`` from its per-clip statistics (nothing is rescored)."""
+    cfg = config or EvaluationConfig()
+    out: dict[str, bs.Interval] = {}
+    for key, st in result.stats.items():
+        if result.metrics.get(key) is not None and np.isfinite(st).all():
+            out[key] = bs.bootstrap_interval(
+                st,
+                result.statistics[key],
+                n_resamples=cfg.n_bootstrap,
+                confidence=cfg.confidence,
+                seed=cfg.bootstrap_seed,
+            )
+    return out
 
 
 def _slot_metrics(ids, refs_n, hyps_n, lang, records, cfg, metrics, stats, statistics, notes) -> None:

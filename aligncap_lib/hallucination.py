@@ -24,6 +24,7 @@ corpus value is ``sum(num) / sum(den)``; see :mod:`aligncap_lib.bootstrap`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -182,14 +183,21 @@ def parser_missing() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=200_000)
+def _parse_cached(text: str, lang: str):  # noqa: ANN202 (the parser's ClueParse, imported lazily)
+    """One parse per unique caption: corpus references and model outputs repeat, and parsing costs
+    tens of milliseconds per caption."""
+    from aligncap_lib.emotion_clues import parse_caption
+
+    return parse_caption(text, lang)
+
+
 def parse_claims(captions: Sequence[str], lang: str) -> tuple[list[dict[str, str]], list[tuple[str, ...]]]:
     """Parse captions with the clue parser (imported here so the rules above stay usable without it).
 
     Returns (claims per caption: slots plus conflicted slots as :data:`CONFLICT`, descriptors per caption).
     """
-    from aligncap_lib.emotion_clues import parse_caption
-
-    parsed = [parse_caption(text, lang) for text in captions]
+    parsed = [_parse_cached(text, lang) for text in captions]
     claims = [
         {**dict(p.slots), **{slot: CONFLICT for slot, _ in getattr(p, "conflicts", ())}} for p in parsed
     ]
