@@ -122,6 +122,20 @@ class EvaluationResult:
         return out
 
 
+def table_row(
+    result: EvaluationResult, keys: Sequence[str] = CAPTION_KEYS, digits: int = 4
+) -> dict[str, str]:
+    """One printable row: ``value [low, high]`` per key (``n/a`` where the metric is null)."""
+    row = {}
+    for key in keys:
+        value, iv = result.metrics.get(key), result.intervals.get(key)
+        if not isinstance(value, float):
+            row[key] = "n/a" if value is None else str(value)
+        else:
+            row[key] = f"{value:.{digits}f}" + (f" [{iv.low:.{digits}f}, {iv.high:.{digits}f}]" if iv else "")
+    return row
+
+
 def _bleu_order(sums: np.ndarray, order: int) -> np.ndarray:
     """BLEU-(order + 1) from summed BLEU statistics [..., 10]."""
     return bleu_from_stats(sums)[..., order]

@@ -17,53 +17,25 @@ from typing import Any
 
 from aligncap_lib.evaluation import EvaluationConfig, EvaluationResult, evaluate_captions
 
-SECAP_ENV = "SECAP_DIR"
-
 
 def find_secap_dir(path: str | Path | None = None) -> Path | None:
-    """``path``, else ``$SECAP_DIR``, else ``<repo>/../shared/secap-dev``; None when none holds ``result/``."""
-    import os
+    """The SECap folder (explicit path, ``$SECAP_DIR``, ``../shared/secap-dev``) holding ``result/result.txt``,
+    through the corpus stage's loader; None when there is none."""
+    from aligncap_lib import secap
 
-    from aligncap_lib.reproducibility import repo_root
-
-    candidates = [Path(path)] if path else []
-    if os.environ.get(SECAP_ENV):
-        candidates.append(Path(os.environ[SECAP_ENV]))
-    candidates.append(repo_root().parent / "shared" / "secap-dev")
-    return next((c for c in candidates if (c / "result" / "result.txt").is_file()), None)
+    found = secap.find_secap_dir(path)
+    return found if found is not None and (Path(found) / "result" / "result.txt").is_file() else None
 
 
 def read_secap_results(secap_dir: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(references, SECap's first sampled output) by file id, from ``result/result.txt``.
+    """(reference ``origin:``, SECap's first ``result:`` line) by file id, read by :func:`aligncap_lib.secap.
+    parse_results`; a malformed block is an error naming it (the peer row must cover every clip)."""
+    from aligncap_lib import secap
 
-    Uses the corpus stage's SECap loader when it provides one (``aligncap_lib.secap.read_results``), else
-    this minimal reader of the documented block layout.
-    """
-    try:
-        from aligncap_lib import secap  # type: ignore[attr-defined]
-
-        reader = getattr(secap, "read_results", None)
-    except ImportError:
-        reader = None
-    if reader is not None:
-        loaded = reader(secap_dir)
-        return dict(loaded[0]), dict(loaded[1])
-    path = Path(secap_dir) / "result" / "result.txt"
-    refs: dict[str, str] = {}
-    hyps: dict[str, str] = {}
-    for n, block in enumerate(path.read_text(encoding="utf-8").split("\n\n"), 1):
-        fields: dict[str, str] = {}
-        for line in block.strip().splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields.setdefault(key.strip(), value.strip())  # the first "result:" line only
-        if not fields:
-            continue
-        if not {"file", "origin", "result"} <= set(fields):
-            raise ValueError(f"{path}: block {n} lacks file/origin/result lines")
-        fid = Path(fields["file"]).stem
-        refs[fid], hyps[fid] = fields["origin"], fields["result"]
-    return refs, hyps
+    parsed, errors = secap.parse_results(Path(secap_dir) / "result" / "result.txt")
+    if errors:
+        raise ValueError(f"SECap results: {len(errors)} problem(s), e.g. {errors[0]}")
+    return {k: v["origin"] for k, v in parsed.items()}, {k: v["results"][0] for k, v in parsed.items()}
 
 
 def secap_peer_row(
@@ -72,7 +44,7 @@ def secap_peer_row(
     """SECap's released outputs scored by our evaluation (raises ``FileNotFoundError`` without the data)."""
     found = find_secap_dir(secap_dir)
     if found is None:
-        raise FileNotFoundError(f"no SECap results found (pass a path or set ${SECAP_ENV})")
+        raise FileNotFoundError("no SECap results found (pass a path or set $SECAP_DIR)")
     refs, hyps = read_secap_results(found)
     return evaluate_captions(refs, hyps, "zh", config=config)
 
