@@ -8,6 +8,7 @@ boundary. The grammar finds, inside each clause:
   "不太高兴", "有点快");
 - ``coord``: phrases joined by "or"/"nor"/也, across which a leading negation distributes ("not loud or fast",
   "不快也不慢");
+- ``absence``: "no"/"without"/没有/无 + up to two fillers + a noun ("no obvious emotion", "没有明显的情绪");
 - ``predication``: a noun, then a coord ("the pitch is slightly high", "语速不快", "声音低沉");
 - ``attribution``: a coord, then (的 | a preposition)? and a noun ("a low voice", "low in volume",
   "低沉的声音").
@@ -20,6 +21,7 @@ with 语速/speed). The rules that turn a phrase into claims are in :func:`read_
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,18 +32,22 @@ from lark.lexer import Lexer
 from aligncap_lib.attributes import ORDINAL_SLOTS, SLOT_BINS
 from aligncap_lib.clue_lexicon import CONTOUR_DESCRIPTORS, Entry, tokens
 
+#: Token kinds that negate a phrase (ABSENT also marks "there is no ...": 没有, no, without).
+NEGATIONS = ("NEG", "ABSENT")
+
 GRAMMAR = r"""
 start: (clause | _SEP)*
 clause: _part+
-_part: predication | attribution | coord | NOUN | loose
-loose.-1: OTHER | AND | OR | COP | DET | LINK | PREP | NEG | DEG | HEDGE
+_part: predication | attribution | coord | absence | NOUN | loose
+loose.-1: OTHER | AND | OR | COP | DET | LINK | PREP | NEG | ABSENT | DEG | HEDGE
+absence.2: ABSENT (DET | DEG | LINK | OTHER)~0..2 NOUN
 predication.2: NOUN (COP | LINK | DET | HEDGE | DEG)* coord
 attribution.2: coord (LINK | PREP)? DET? NOUN
 coord: phrase (OR phrase)*
 phrase.1: mod* HEAD
-mod: NEG | DEG | HEDGE | COP | DET
+mod: NEG | ABSENT | DEG | HEDGE | COP | DET
 
-%declare NEG DEG HEDGE COP DET LINK PREP OR AND NOUN HEAD OTHER _SEP
+%declare NEG ABSENT DEG HEDGE COP DET LINK PREP OR AND NOUN HEAD OTHER _SEP
 """
 
 
@@ -84,10 +90,13 @@ def _leaves(tree: Tree | Token) -> list[Token]:
     return [tree] if isinstance(tree, Token) else list(tree.scan_values(lambda v: isinstance(v, Token)))
 
 
-def _negate(claim: Claim, lang: str) -> Claim | None:
+def _negate(claim: Claim, lang: str, absent: bool = False) -> Claim | None:
     """Rule N: a negated ordinal extreme means the middle bin; any other negated claim is no slot claim."""
     if claim.descriptor:
         return claim
+    if absent and (claim.slot, claim.value) == ("pitch_variation", "varied"):
+        # Rule A: "little variation", "few ups and downs", "很少起伏": no movement is the flat bin.
+        return dataclasses.replace(claim, value="flat", negated=True)
     if claim.slot in ORDINAL_SLOTS and claim.value != "normal":
         return Claim(
             claim.slot,
@@ -115,12 +124,12 @@ def read_phrase(
     head = items[int(head_tok)][1]
     assert head is not None and head.kind == "HEAD"
     mods = [(items[int(t)][1], t) for t in leaves[:-1]]
-    n_neg = sum(1 for e, _ in mods if e is not None and e.kind == "NEG")
+    n_neg = sum(1 for e, _ in mods if e is not None and e.kind in NEGATIONS)
     negated = (n_neg % 2 == 1) or (n_neg == 0 and inherited_negation)
     hedged = any(e is not None and e.kind == "HEDGE" for e, _ in mods)
     degree = " ".join(items[int(t)][0] for e, t in mods if e is not None and e.kind == "DEG")
     word = items[int(head_tok)][0]
-    neg_words = [t for e, t in mods if e is not None and e.kind in ("NEG", "DEG")]
+    neg_words = [t for e, t in mods if e is not None and e.kind in (*NEGATIONS, "DEG")]
     surface = _words(items, [*neg_words, head_tok], lang) if negated else word
 
     def claim(slot: str = "", value: str = "", descriptor: str = "") -> Claim:
@@ -145,7 +154,8 @@ def read_phrase(
     else:  # free descriptor
         return [claim(descriptor=surface)]
     if negated:
-        return [c for c in (_negate(c, lang) for c in claims) if c is not None]
+        absent = any(e is not None and e.kind == "ABSENT" for e, _ in mods)
+        return [c for c in (_negate(c, lang, absent) for c in claims) if c is not None]
     return claims
 
 
@@ -154,7 +164,7 @@ def _coord_claims(
 ) -> list[Claim]:
     phrases = [c for c in coord.children if isinstance(c, Tree) and c.data == "phrase"]
     first_negated = any(
-        items[int(t)][1] is not None and items[int(t)][1].kind == "NEG"  # type: ignore[union-attr]
+        items[int(t)][1] is not None and items[int(t)][1].kind in NEGATIONS  # type: ignore[union-attr]
         for t in _leaves(phrases[0])[:-1]
     )
     out: list[Claim] = []
@@ -183,6 +193,15 @@ def parse_claims(text: str, lang: str) -> list[Claim]:
                 coord = next(c for c in part.children if isinstance(c, Tree) and c.data == "coord")
                 claims.extend(_coord_claims(items, coord, cls, lang))
                 last_noun = cls
+            elif part.data == "absence":
+                # Rule A: "no (obvious) emotion", "没有明显的情绪" is the neutral bin; "no variation" is flat.
+                noun = next(t for t in _leaves(part) if t.type == "NOUN")
+                cls = items[int(noun)][1].noun_class  # type: ignore[union-attr]
+                surface = _words(items, _leaves(part), lang)
+                if cls == "emotion":
+                    claims.append(Claim("emotion", "neutral", negated=True, surface=surface))
+                elif cls == "intonation":  # "no variation", "little inflection": a flat melody
+                    claims.append(Claim("pitch_variation", "flat", negated=True, surface=surface))
             elif part.data == "coord":
                 claims.extend(_coord_claims(items, part, last_noun, lang))
     for c in claims:

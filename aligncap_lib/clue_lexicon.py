@@ -34,6 +34,7 @@ LANGS: tuple[str, ...] = ("en", "zh")
 FUNCTION_KINDS: Mapping[str, str] = MappingProxyType(
     {
         "neg": "NEG",
+        "absent": "ABSENT",
         "deg": "DEG",
         "hedge": "HEDGE",
         "cop": "COP",
@@ -240,6 +241,9 @@ def tokens(text: str, lang: str) -> list[tuple[str, Entry | None]]:
             out.append((w, lex.entries[w]))
         elif lang == "en" and w.endswith("n't"):
             out.append((w, Entry(w, "NEG")))
+        elif lang == "en" and "-" in w:
+            # An unknown hyphenated compound reads as its parts ("higher-than-usual", "high-volume").
+            out.extend((p, lex.entries.get(p)) for p in w.split("-") if p)
         else:
             out.append((w, None))
     return out
