@@ -4,6 +4,7 @@
 
     runs/<preset>/corpus                  the speech corpus (manifest.jsonl + audio)
     runs/<preset>/tokens                  the fitted speech tokenizer and the token cache
+    runs/<preset>/clues                   the acoustic analyzer's norms (fitted on the corpus train split)
     runs/<preset>/teacher                 the text teacher LM and its tokenizer
     runs/<preset>/models/<variant>/seed<k>  captioner checkpoints
     runs/<preset>/pairs                   preference candidates and pairs
@@ -56,6 +57,10 @@ class RunLayout:
     @property
     def tokens(self) -> Path:
         return self.work / "tokens"
+
+    @property
+    def clues(self) -> Path:
+        return self.work / "clues"
 
     @property
     def teacher(self) -> Path:
