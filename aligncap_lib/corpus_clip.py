@@ -21,7 +21,16 @@ import numpy as np
 from aligncap_lib.attributes import ACOUSTIC_SLOTS, bin_measurements
 from aligncap_lib.audio_io import write_wav
 from aligncap_lib.captions import compose_captions, partition_for_split
-from aligncap_lib.corpus_recipes import apply_gain_to, controls, quantize, render, spoken_text, with_pauses
+from aligncap_lib.corpus_recipes import (
+    apply_envelope,
+    apply_gain_to,
+    controls,
+    quantize,
+    render,
+    spoken_text,
+    ssml_escape,
+    with_signature,
+)
 from aligncap_lib.degradations import UNKNOWABLE, degrade
 from aligncap_lib.prosody import _frame_db, measure, opensmile_measure
 from aligncap_lib.voices import Voice, all_voices, count_syllables
@@ -60,7 +69,7 @@ def neutral_measure(lang: str, text: str, gender: str, data_path: Path) -> dict[
     0-offset voice, ``f0_range_st`` and ``syllables_per_s``."""
     voice = VOICES[NEUTRAL_VOICE[gender]]
     ctl = {"pitch": 50, "speed": 175, "range_pct": 100}
-    wave, sr = render(spoken_text(text, lang), lang, voice, "steady", ctl, data_path)
+    wave, sr = render(ssml_escape(spoken_text(text, lang)), lang, voice, "steady", ctl, data_path)
     m = measure(wave, sr, syllables=count_syllables(text, lang))
     f0_st = 12 * np.log2(m["f0_median_hz"] / voice.f0_norm_hz(lang)) - voice.base_offset_st
     return {
@@ -98,12 +107,17 @@ def make_clip(
         "error": None,
     }
     disagree: list[str] = list(ACOUSTIC_SLOTS)
+    range_fix = 1.0
     try:
         for attempt in range(max_attempts):
             rng = np.random.default_rng([plan.seed, attempt])
-            ctl = controls(plan.intent, voice, neutral, jitter, rng)
-            spoken, pause_ms = with_pauses(base_text, plan.emotion, rng)
+            ctl = controls(plan.intent, voice, neutral, jitter, rng, range_fix)
+            spoken, sig = with_signature(base_text, plan.emotion, rng)
+            # The last word's rate change (final lengthening) moves the articulation rate: compensate -s.
+            stretch = 1 + sig["final_share"] * (100 / sig["final_rate"] - 1)
+            ctl["speed"] = round(float(np.clip(ctl["speed"] * stretch, 80, 450)))
             raw, sr = render(spoken, plan.lang, voice, plan.intent["voice_quality"], ctl, data_path)
+            raw = apply_envelope(raw, sr, sig["envelope_db"], sig["attack_db"], sig["final_db"])
             wave = apply_gain_to(raw, active_dbfs(raw), ctl["target_loudness"])
             m = measure(wave, sr, syllables=syllables)
             bins = bin_measurements(m, norm)
@@ -112,6 +126,11 @@ def make_clip(
             disagree = [s for s in ACOUSTIC_SLOTS if bins[s] != plan.intent[s]]
             if not disagree:
                 break
+            if "pitch_variation" in disagree and m["f0_range_st"] == m["f0_range_st"]:
+                # Closed loop: the signature's final rise/fall and flutter widen the range by an amount the
+                # open-loop calibration cannot know; scale the next attempt's goal by target / measured.
+                miss = ctl["target_pitch_variation"] / max(m["f0_range_st"], 0.3)
+                range_fix = float(np.clip(range_fix * miss, 0.3, 2.5))
     except (RuntimeError, ValueError, OSError) as exc:
         result["error"] = f"{plan.id}: {exc}"
         return result
@@ -158,7 +177,11 @@ def make_clip(
                 **m,
                 "f0_norm_hz": norm,
                 "syllables": float(syllables),
-                "pause_ms": float(pause_ms),
+                "pause_ms": sig["pause_ms"],
+                "final_rate_setting": sig["final_rate"],
+                "envelope_db_setting": sig["envelope_db"],
+                "attack_db_setting": sig["attack_db"],
+                "final_db_setting": sig["final_db"],
                 "pitch_setting": ctl["pitch"],
                 "range_pct_setting": ctl["range_pct"],
                 "speed_setting": ctl["speed"],

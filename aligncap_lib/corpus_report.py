@@ -34,6 +34,12 @@ PROBE_FEATURES = (
     "hnr_db",
     "pause_share",
     "voiced_share",
+    "f0_final_st",
+    "f0_slope_st",
+    "intensity_slope_db",
+    "intensity_attack_db",
+    "intensity_final_db",
+    "pause_count",
 )
 
 

@@ -22,6 +22,14 @@ What each number is (units in the name):
   re full scale;
 - ``speech_s``: first to last active frame; ``pause_share``: share of ``speech_s`` in silent stretches of
   at least 150 ms; ``articulation_s`` = ``speech_s`` minus those pauses;
+- ``pause_count``: number of those pauses;
+- contour features (emotion cues beyond the five slots): ``f0_final_st``: median of the last 15 % of the
+  smoothed voiced contour minus the median (a final rise > 0, a final fall < 0); ``f0_slope_st``: least-squares
+  slope of the smoothed contour over the voiced frames' position 0..1 (st across the utterance);
+  ``intensity_slope_db``, ``intensity_attack_db``, ``intensity_final_db``: least-squares fit of the active
+  frames' levels (dB) on [1, u, u < 0.3, u > 0.7] with u the position 0..1 in the active span: the level
+  change across the utterance and the extra level of its first and last 30 % (a forceful onset, an
+  exclaimed ending);
 - ``syllables_per_s``: ``syllables / articulation_s`` when the syllable count is known (the corpus knows it
   from the text: espeak-ng's vowel nuclei in English, one per character/pinyin syllable in Mandarin), else
   NaN; ``nuclei_per_s``: a blind estimate for unknown text: intensity peaks (>= 2 dB prominence, voiced,
@@ -62,7 +70,16 @@ MEASUREMENT_NAMES: tuple[str, ...] = (
     "hnr_db",
     "syllables_per_s",
     "nuclei_per_s",
+    "f0_final_st",
+    "f0_slope_st",
+    "intensity_slope_db",
+    "intensity_attack_db",
+    "intensity_final_db",
+    "pause_count",
 )
+#: Share of the utterance (voiced frames for f0, active span for intensity) that makes its end / onset.
+FINAL_SHARE = 0.15
+ATTACK_SHARE = 0.3
 
 
 def _frame_db(x: np.ndarray, sr: int) -> np.ndarray:
@@ -105,7 +122,8 @@ def measure(
         return out
     first, last = int(np.argmax(active)), int(len(active) - 1 - np.argmax(active[::-1]))
     span = active[first : last + 1]
-    pause_frames = sum(b - a for a, b in _runs(~span) if (b - a) * FRAME_S >= MIN_PAUSE_S)
+    pauses = [b - a for a, b in _runs(~span) if (b - a) * FRAME_S >= MIN_PAUSE_S]
+    pause_frames = sum(pauses)
     speech_s = (last - first + 1) * FRAME_S
     articulation_s = max(speech_s - pause_frames * FRAME_S, FRAME_S)
     out.update(
@@ -113,7 +131,10 @@ def measure(
         articulation_s=articulation_s,
         pause_share=pause_frames * FRAME_S / speech_s,
         rms_dbfs=float(10.0 * np.log10(np.mean(np.power(10.0, db[active] / 10.0)))),
+        pause_count=float(len(pauses)),
     )
+    slope, attack, final = _level_contour(db, active, first, last)
+    out.update(intensity_slope_db=slope, intensity_attack_db=attack, intensity_final_db=final)
     if syllables is not None:
         out["syllables_per_s"] = syllables / articulation_s
 
@@ -136,12 +157,16 @@ def measure(
         p10, p90 = np.percentile(smooth, [10, 90])
         steps = np.abs(np.diff(12.0 * np.log2(np.where(voiced, f0, np.nan))))
         r = np.clip(strength[voiced], 1e-6, 1 - 1e-6)
+        k = max(2, int(round(FINAL_SHARE * smooth.size)))
+        pos = np.linspace(0.0, 1.0, smooth.size)
         out.update(
             f0_median_hz=float(f0_ref_hz * 2.0 ** (p50 / 12.0)),
             f0_median_st=float(p50),
             f0_range_st=float(p90 - p10),
             f0_tremor_st=float(np.nanmedian(steps)) if np.isfinite(steps).any() else nan,
             hnr_db=float(np.mean(10.0 * np.log10(r / (1.0 - r)))),
+            f0_final_st=float(np.median(smooth[-k:]) - p50),
+            f0_slope_st=float(np.polyfit(pos, smooth, 1)[0]),
         )
         points = call([sound, pitch], "To PointProcess (cc)")
         out["jitter_local"] = _undefined_to_nan(call(points, "Get jitter (local)", 0, 0, 1e-4, 0.02, 1.3))
@@ -150,6 +175,20 @@ def measure(
         )
         out["nuclei_per_s"] = _count_nuclei(db, f0, first, last) / articulation_s
     return {k: float(v) for k, v in out.items()}
+
+
+def _level_contour(db: np.ndarray, active: np.ndarray, first: int, last: int) -> tuple[float, float, float]:
+    """(dB change across the active span, extra dB of its first 30 %, extra dB of its last 30 %) by least
+    squares on [1, u, u < 0.3, u > 0.7]; NaN for fewer than 10 active frames."""
+    idx = np.flatnonzero(active)
+    if idx.size < 10 or last <= first:
+        return float("nan"), float("nan"), float("nan")
+    u = (idx - first) / (last - first)
+    design = np.stack(
+        [np.ones_like(u), u, (u < ATTACK_SHARE).astype(float), (u > 1 - ATTACK_SHARE).astype(float)], axis=1
+    )
+    coef, *_ = np.linalg.lstsq(design, db[idx], rcond=None)
+    return float(coef[1]), float(coef[2]), float(coef[3])
 
 
 def _undefined_to_nan(value: float) -> float:

@@ -74,3 +74,41 @@ def test_bins_follow_the_documented_thresholds():
     assert bin_measurements(dict(base, f0_tremor_st=0.5, hnr_db=2.0), 200.0)["voice_quality"] == "trembling"
     assert bin_measurements(dict(base, hnr_db=2.0), 200.0)["voice_quality"] == "breathy"
     assert bin_measurements(dict(base, f0_median_hz=float("nan")), 200.0)["pitch_level"] is None
+
+
+def test_level_contour_features_recover_a_ramp_an_onset_and_an_ending():
+    from aligncap_lib.corpus_recipes import apply_envelope
+
+    x = _voice(np.full(2 * SR, 160.0), amp=0.1)
+    flat = measure(x, SR)
+    assert abs(flat["intensity_slope_db"]) < 1.0 and abs(flat["intensity_attack_db"]) < 1.0
+    ramp = measure(apply_envelope(x, SR, 8.0, 0.0), SR)
+    assert 6.5 < ramp["intensity_slope_db"] < 9.5 and abs(ramp["intensity_attack_db"]) < 1.0
+    onset = measure(apply_envelope(x, SR, 0.0, 6.0), SR)
+    assert 5.0 < onset["intensity_attack_db"] < 7.0 and abs(onset["intensity_final_db"]) < 1.0
+    ending = measure(apply_envelope(x, SR, 0.0, 0.0, 6.0), SR)
+    assert 5.0 < ending["intensity_final_db"] < 7.0 and abs(ending["intensity_slope_db"]) < 1.5
+
+
+def test_pause_count_and_final_rise_are_measured():
+    x = _voice(np.full(SR // 2, 180.0))
+    gap = np.zeros(int(0.3 * SR), dtype=np.float32)
+    m = measure(np.concatenate([x, gap, x, gap, x]), SR)
+    assert m["pause_count"] == 2
+    rise = np.concatenate([np.full(SR, 150.0), np.geomspace(150.0, 220.0, SR // 4)])
+    r = measure(_voice(rise), SR)
+    assert r["f0_final_st"] > 2.0 and r["f0_slope_st"] > 0
+    fall = np.concatenate([np.full(SR, 150.0), np.geomspace(150.0, 100.0, SR // 4)])
+    assert measure(_voice(fall), SR)["f0_final_st"] < -2.0
+
+
+def test_signatures_keep_slots_free_and_are_deterministic():
+    from aligncap_lib.corpus_recipes import SIGNATURES, with_signature
+
+    text = "one two three four five six seven"
+    for emotion in SIGNATURES:
+        a = with_signature(text, emotion, np.random.default_rng(3))
+        assert a == with_signature(text, emotion, np.random.default_rng(3))
+        lo, hi = SIGNATURES[emotion]["pauses"]
+        assert lo <= a[0].count("<break") <= hi
+        assert a[0].endswith("seven</prosody>") and a[1]["final_share"] == 1 / 7
