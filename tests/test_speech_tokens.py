@@ -1,0 +1,235 @@
+"""Speech tokens: codec shapes, artifact, cache, pretrained loading, bad inputs, unit text, probe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aligncap_lib import codebook_fitting, speech_codec, speech_units
+from aligncap_lib.audio_io import AudioError, write_wav
+from aligncap_lib.speech_tokens import (
+    SpeechTokensConfig,
+    build_tokens,
+    load_codes,
+    load_units,
+    speech_unit_vocabulary,
+    units_to_text,
+)
+from aligncap_lib.token_probe import chance, probe_all
+
+torch.set_num_threads(1)
+SR = speech_codec.SAMPLE_RATE
+
+
+def _tone(seconds: float, f0: float, amp: float = 0.3, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * f0 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_codec() -> torch.nn.Module:
+    model = speech_codec.build_codec(n_q=2, bins=8, encoder_filters=4, seed=0)
+    frames = torch.cat(speech_codec.embed(model, [_tone(0.5, f) for f in (120, 220, 330)]))
+    codebook_fitting.fit_rvq_kmeans(model.quantizer, frames, n_q=2, iters=5)
+    return model
+
+
+def test_codes_shape_and_75_hz_frame_rate(tiny_codec):
+    waves = [_tone(1.0, 150), _tone(0.5, 300), _tone(0.01, 200)]  # 0.01 s = 240 samples: one frame
+    codes = speech_codec.encode(tiny_codec, waves)
+    assert [tuple(c.shape) for c in codes] == [(2, 75), (2, 38), (2, 1)]
+    assert all(c.dtype == torch.long and int(c.min()) >= 0 and int(c.max()) < 8 for c in codes)
+    assert speech_codec.FRAME_RATE == 75.0
+
+
+def test_encoding_is_deterministic_and_batch_independent(tiny_codec):
+    waves = [_tone(0.8, 140), _tone(0.3, 260)]
+    batched = speech_codec.encode(tiny_codec, waves)
+    single = [speech_codec.encode(tiny_codec, [w])[0] for w in waves]
+    assert all(torch.equal(a, b) for a, b in zip(batched, single, strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(batched, speech_codec.encode(tiny_codec, waves), strict=True)
+    )
+
+
+def test_decode_returns_audio_of_the_codes_length(tiny_codec):
+    codes = speech_codec.encode(tiny_codec, [_tone(0.2, 200)])[0]
+    wave = speech_codec.decode(tiny_codec, codes)
+    assert wave.shape == (codes.shape[1] * speech_codec.HOP,) and np.isfinite(wave).all()
+
+
+def test_artifact_round_trip_gives_same_codes(tiny_codec, tmp_path):
+    sha = speech_codec.save_artifact(tiny_codec, tmp_path / "codec.safetensors", {"note": "x"})
+    model, extra = speech_codec.load_artifact(tmp_path / "codec.safetensors", sha256=sha)
+    waves = [_tone(0.6, 180)]
+    assert extra == {"note": "x"}
+    assert torch.equal(speech_codec.encode(model, waves)[0], speech_codec.encode(tiny_codec, waves)[0])
+    (tmp_path / "codec.safetensors").write_bytes((tmp_path / "codec.safetensors").read_bytes()[:-1] + b"\0")
+    with pytest.raises(ValueError, match="sha256 differs"):
+        speech_codec.load_artifact(tmp_path / "codec.safetensors", sha256=sha)
+
+
+def test_pretrained_checkpoint_loads_and_corruption_is_refused(tmp_path, monkeypatch):
+    # a stand-in "pretrained" checkpoint: the real 24 kHz architecture, saved the way encodec names its files
+    model = speech_codec.build_codec(n_q=32, bins=1024, encoder_filters=32, seed=3)
+    raw = tmp_path / "raw.th"
+    torch.save(model.state_dict(), raw)
+    sha8 = speech_codec.sha256_file(raw)[:8]
+    good = tmp_path / f"encodec_24khz-{sha8}.th"
+    raw.rename(good)
+    loaded = speech_codec.load_pretrained(good)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(loaded.state_dict().values(), model.state_dict().values(), strict=True)
+    )
+    monkeypatch.setattr(speech_codec, "PRETRAINED_NAME", good.name)
+    assert speech_codec.find_pretrained(tmp_path) == good
+    bad = tmp_path / "bad" / good.name
+    bad.parent.mkdir()
+    bad.write_bytes(good.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        speech_codec.load_pretrained(bad)
+    with pytest.raises(ValueError, match="sha256 prefix"):
+        speech_codec.load_pretrained(tmp_path / "bad" / "no_hash.th")
+
+
+def test_kmeans_uses_every_code_and_refuses_empty_input():
+    x = torch.randn(500, 3, generator=torch.Generator().manual_seed(0))
+    centroids, counts = codebook_fitting.kmeans(x, 16, iters=5)
+    assert centroids.shape == (16, 3) and int((counts > 0).sum()) == 16 and int(counts.sum()) == 500
+    with pytest.raises(ValueError, match="non-empty"):
+        codebook_fitting.kmeans(torch.empty(0, 3), 4)
+
+
+def test_ema_fit_runs_encodecs_own_machinery():
+    q = speech_codec.build_codec(n_q=2, bins=8, encoder_filters=4).quantizer
+    x = torch.randn(300, 128, generator=torch.Generator().manual_seed(1))
+    used = codebook_fitting.fit_rvq_ema(q, x, n_q=2, batch_frames=100, epochs=1)
+    assert len(used) == 2 and all(u > 1 for u in used)
+    assert codebook_fitting.quantization_error(q, x, 2) < 1.0
+
+
+def _corpus(root: Path, bad: bool = False) -> Path:
+    rows = []
+    for i, (f0, amp) in enumerate([(110, 0.05), (220, 0.3), (140, 0.1), (260, 0.4), (180, 0.2), (300, 0.6)]):
+        name = f"audio/c{i}.wav"
+        write_wav(root / name, _tone(0.4 + 0.1 * i, f0, amp), 16_000)  # 16 kHz: resampled on the way in
+        split = "train" if i < 4 else "test_zeroshot"
+        attrs = {"pitch_level": "low" if f0 < 200 else "high", "loudness": "soft" if amp < 0.2 else "loud"}
+        rows.append({"id": f"c{i}", "audio": name, "split": split, "lang": "en", "attributes": attrs,
+                     "measurements": {"f0_median_st": 12 * np.log2(f0 / 100), "rms_dbfs": 20 * np.log10(amp)}})  # fmt: skip
+    if bad:
+        write_wav(root / "audio/silent.wav", np.zeros(8000, dtype=np.float32), 16_000)
+        write_wav(root / "audio/short.wav", _tone(0.005, 200), 24_000)
+        for name in ("silent", "short", "missing"):
+            rows.append({"id": name, "audio": f"audio/{name}.wav", "split": "train", "attributes": {}})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root / "manifest.jsonl"
+
+
+def _config(**kw) -> SpeechTokensConfig:
+    base = {
+        "n_q": 2,
+        "bins": 8,
+        "encoder_filters": 4,
+        "kmeans_iters": 3,
+        "fit_max_frames": 500,
+        "max_positions": 20,
+    }
+    return SpeechTokensConfig(**{**base, **kw})
+
+
+def test_stage_skips_bad_clips_and_second_run_tokenizes_nothing(tmp_path):
+    manifest = _corpus(tmp_path / "corpus", bad=True)
+    cache, config = tmp_path / "cache", _config()
+    (tmp_path / "a").mkdir()
+    first = build_tokens(config, manifest, tmp_path / "a", cache)
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert first["tokenized"] == 6 and first["encoded"] == 6 and first["fitted_now"]
+    assert set(report["skipped"]) == {"silent", "short", "missing"}
+    assert "silent" in report["skipped"]["silent"] and "one 75 Hz frame" in report["skipped"]["short"]
+    (tmp_path / "b").mkdir()
+    second = build_tokens(config, manifest, tmp_path / "b", cache)
+    assert second["encoded"] == 0 and second["from_cache"] == 6 and not second["fitted_now"]
+    codes_a, codes_b = load_codes(tmp_path / "a"), load_codes(tmp_path / "b")
+    assert codes_a.keys() == codes_b.keys() and all(torch.equal(codes_a[k], codes_b[k]) for k in codes_a)
+    assert (tmp_path / "a" / "codec.safetensors").read_bytes() == (
+        tmp_path / "b" / "codec.safetensors"
+    ).read_bytes()
+    units = load_units(tmp_path / "a")
+    assert all(speech_units.count_positions(u) <= config.max_positions for u in units.values())
+    probe = probe_all([json.loads(x) for x in manifest.read_text().splitlines()][:6],
+                      speech_units.pooled_statistics([units[f"c{i}"] for i in range(6)], 1, 8), slots=["loudness"])  # fmt: skip
+    assert set(probe["loudness"]) >= {"accuracy", "chance", "ceiling"}
+
+
+@pytest.mark.parametrize(
+    ("wave", "sr", "match"),
+    [
+        (np.full(4000, np.nan, dtype=np.float32), SR, "NaN"),
+        (np.zeros(4000, dtype=np.float32), SR, "silent"),
+        (np.zeros(0, dtype=np.float32), SR, "empty"),
+        (_tone(0.1, 200), 2_000, "sample rate"),
+    ],
+)
+def test_bad_waveforms_get_clear_errors(tmp_path, wave, sr, match):
+    from aligncap_lib.speech_tokens import load_clip
+
+    path = tmp_path / "x.wav"
+    import soundfile as sf
+
+    sf.write(path, wave, sr, subtype="FLOAT")
+    with pytest.raises(AudioError, match=match):
+        load_clip(path, _config())
+
+
+def test_too_long_and_stereo(tmp_path):
+    import soundfile as sf
+
+    from aligncap_lib.speech_tokens import load_clip
+
+    sf.write(tmp_path / "long.wav", _tone(2.0, 200, sr=8000), 8000)
+    with pytest.raises(AudioError, match="too long"):
+        load_clip(tmp_path / "long.wav", _config(max_seconds=1.0))
+    stereo = np.stack([_tone(0.5, 200, sr=8000), _tone(0.5, 300, sr=8000)], axis=1)
+    sf.write(tmp_path / "stereo.wav", stereo, 8000)
+    assert load_clip(tmp_path / "stereo.wav", _config()).shape == (SR // 2,)  # mixed down, resampled
+
+
+def test_unit_text_round_trip_and_position_cap():
+    codes = torch.randint(0, 8, (2, 40), generator=torch.Generator().manual_seed(0))
+    text = speech_units.units_to_text(codes, unit_codebooks=2, stack=1, max_positions=200)
+    stride, pos = speech_units.text_to_units(text)
+    assert stride == 1 and np.array_equal(pos, codes.numpy().T)
+    capped = speech_units.units_to_text(codes, unit_codebooks=1, stack=1, max_positions=7)
+    assert speech_units.count_positions(capped) <= 7 and capped.startswith("<su_x6>")
+    with pytest.raises(ValueError, match="stride token"):
+        speech_units.text_to_units("<su0_3>")
+    deduped = speech_units.units_to_text(torch.tensor([[1, 1, 1, 2, 2, 1]]), unit_codebooks=1, stack=1,
+                                         max_positions=10, dedup=True)  # fmt: skip
+    assert deduped == "<su_x1><su0_1><su0_2><su0_1>"
+
+
+def test_vocabulary_covers_every_text_the_config_can_produce():
+    config = _config(max_seconds=5.0)
+    vocab = set(speech_unit_vocabulary(config))
+    assert len(vocab) == len(speech_unit_vocabulary(config))
+    longest = torch.randint(0, 8, (2, config.max_frames), generator=torch.Generator().manual_seed(2))
+    for n in (1, 37, config.max_frames):
+        text = units_to_text(longest[:, :n], config)
+        tokens = speech_units._ANY.findall(text)
+        assert "".join(tokens) == text and set(tokens) <= vocab
+
+
+def test_config_validates():
+    with pytest.raises(ValueError, match="power of 2"):
+        SpeechTokensConfig(bins=100)
+    with pytest.raises(ValueError, match="unit_codebooks"):
+        SpeechTokensConfig(n_q=1, unit_codebooks=2)
+    with pytest.raises(ValueError, match="pretrained"):
+        SpeechTokensConfig(codec="pretrained")
+    assert chance(["a", "a", "b"]) == pytest.approx(2 / 3)
