@@ -137,6 +137,8 @@ def combined_hash(*parts: str | Mapping[str, Any]) -> str:
 #: the ``cpu`` value unless stated otherwise in that config. Stages add their entries as they land.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
+        # speech_tokens: seconds, not minutes: 2 small codebooks, a narrow encoder, few k-means iterations.
+        "speech_tokens": {"n_q": 2, "bins": 32, "encoder_filters": 8, "kmeans_iters": 5, "fit_max_frames": 5000},
         # corpus: both languages, every split non-empty, about 30 s on 2 cores.
         "corpus": {
             "n_train": 48,
@@ -150,6 +152,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "cpu": {},
     "paper": {
+        # speech_tokens: pretrained EnCodec 24 kHz (torch hub cache or --pretrained PATH), 8 of its codebooks
+        # (6 kbps, its standard setting) of 1,024 codes, the first 2 read by the LLM, 37.5 positions/s.
+        "speech_tokens": {"codec": "pretrained", "n_q": 8, "bins": 1024, "encoder_filters": 32,
+                          "unit_codebooks": 2, "max_positions": 400},
         # corpus: about 10x the cpu corpus (6,000 clips per language), for a GPU machine with more cores.
         "corpus": {
             "n_train": 4600,
