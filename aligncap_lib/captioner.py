@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aligncap_lib.presets import StageConfig
+from aligncap_lib.presets import StageConfig, plumbing_field
 
 #: Special tokens of our tokenizer (a hub tokenizer keeps its own EOS/pad and gets the language tags).
 EOS, PAD = "<|endoftext|>", "<|pad|>"
@@ -59,6 +59,13 @@ class CaptionerConfig(StageConfig):
     sample_temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int = 48
+    #: Splits each trained variant is evaluated on after training (both languages).
+    eval_splits: tuple[str, ...] = ("test_zeroshot", "test_seen", "test_crossdomain")
+    unit_source: str = "speech_tokens"  # see aligncap_lib.captioner_inputs
+    save_steps: int = plumbing_field(
+        100
+    )  # resume granularity; resume is exact, so results do not depend on it
+    progress: bool = plumbing_field(True)
 
     def validate(self) -> None:
         self._positive("vocab_size", "n_layers", "d_model", "n_heads", "d_ff", "max_positions", "steps")
@@ -66,6 +73,8 @@ class CaptionerConfig(StageConfig):
         self._positive("num_beams", "sample_temperature", "max_new_tokens")
         self._probability("warmup_ratio", "top_p")
         self._one_of("decoding", ("greedy", "beam", "sample"))
+        self._one_of("unit_source", ("speech_tokens", "measurement_stand_in"))
+        self._positive("save_steps")
         self._require(self.d_model % self.n_heads == 0, f"d_model {self.d_model} not divisible by n_heads")
         self._require(self.max_grad_norm > 0, "max_grad_norm must be > 0")
 

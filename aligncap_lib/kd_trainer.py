@@ -166,6 +166,7 @@ def train(
     kd_beta: float = 0.5,
     kd_temperature: float = 1.0,
     resume: bool = True,
+    callbacks: list[Any] | None = None,
 ) -> tuple[Any, list[dict[str, float]]]:
     """Train ``model`` on encoded ``features`` (see :func:`aligncap_lib.caption_prompts.encode_example`);
     resumes from the newest checkpoint in ``args.output_dir`` when ``resume``. Returns ``(model, log)``, the
@@ -185,6 +186,7 @@ def train(
         kd_kind=kd_kind,
         kd_beta=kd_beta,
         kd_temperature=kd_temperature,
+        callbacks=callbacks,
     )
     last = get_last_checkpoint(args.output_dir) if resume and Path(str(args.output_dir)).is_dir() else None
     trainer.train(resume_from_checkpoint=last)

@@ -138,7 +138,13 @@ def combined_hash(*parts: str | Mapping[str, Any]) -> str:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         # speech_tokens: seconds, not minutes: 2 small codebooks, a narrow encoder, few k-means iterations.
-        "speech_tokens": {"n_q": 2, "bins": 32, "encoder_filters": 8, "kmeans_iters": 5, "fit_max_frames": 5000},
+        "speech_tokens": {
+            "n_q": 2,
+            "bins": 32,
+            "encoder_filters": 8,
+            "kmeans_iters": 5,
+            "fit_max_frames": 5000,
+        },
         # corpus: both languages, every split non-empty, about 30 s on 2 cores.
         "corpus": {
             "n_train": 48,
@@ -149,13 +155,41 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_test_crossdomain": 8,
             "opensmile_clips": 24,
         },
+        # captioner/teacher/kd (issue 7): plumbing in seconds; the smoke teacher cannot follow clues, so its
+        # gate is off (0.0) here and on (0.95) at cpu. Units: a measurement stand-in until speech_tokens lands.
+        "captioner": {
+            "vocab_size": 800,
+            "n_layers": 2,
+            "d_model": 64,
+            "n_heads": 2,
+            "d_ff": 128,
+            "steps": 8,
+            "batch_size": 8,
+            "save_steps": 4,
+            "eval_splits": ("test_zeroshot",),
+            "max_new_tokens": 24,
+            "unit_source": "measurement_stand_in",
+        },
+        "teacher": {
+            "steps": 40,
+            "batch_size": 16,
+            "gate_threshold": 0.0,
+            "unit_source": "measurement_stand_in",
+        },
+        "kd": {"lora_r": 4, "lora_alpha": 8},
     },
     "cpu": {},
     "paper": {
         # speech_tokens: pretrained EnCodec 24 kHz (torch hub cache or --pretrained PATH), 8 of its codebooks
         # (6 kbps, its standard setting) of 1,024 codes, the first 2 read by the LLM, 37.5 positions/s.
-        "speech_tokens": {"codec": "pretrained", "n_q": 8, "bins": 1024, "encoder_filters": 32,
-                          "unit_codebooks": 2, "max_positions": 400},
+        "speech_tokens": {
+            "codec": "pretrained",
+            "n_q": 8,
+            "bins": 1024,
+            "encoder_filters": 32,
+            "unit_codebooks": 2,
+            "max_positions": 400,
+        },
         # corpus: about 10x the cpu corpus (6,000 clips per language), for a GPU machine with more cores.
         "corpus": {
             "n_train": 4600,
@@ -166,6 +200,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_test_crossdomain": 200,
             "opensmile_clips": 1000,
         },
+        # captioner (issue 7): any HF causal LM by hub id or local path; our choice of a small open one.
+        "captioner": {
+            "base_model": "Qwen/Qwen2.5-0.5B",
+            "steps": 3000,
+            "batch_size": 32,
+            "learning_rate": 2e-4,
+            "max_positions": 1024,
+        },
+        "teacher": {"steps": 2000, "learning_rate": 5e-5},
     },
 }
 
@@ -176,6 +219,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "aligncap_lib.emotion_clues",
     "aligncap_lib.evaluation",
     "aligncap_lib.captioner",
+    "aligncap_lib.text_teacher",
     "aligncap_lib.kd_regularization",
     "aligncap_lib.po_regularization",
     "aligncap_lib.ablations",

@@ -1,0 +1,191 @@
+"""The text teacher: the tiny LM trained on text (transcript + caption-clue prompt -> caption, both languages)
+so that it plays the part of the pretrained LLM; trained once per preset (seed-independent) into
+``runs/<preset>/teacher`` and the base of every captioner variant.
+
+Gate (issue 7): the teacher's greedy captions on ``valid``, generated from the clues parsed from each clip's
+first reference caption, must state those clues: slot accuracy (clue slots stated with the given bin / clue
+slots given) >= ``gate_threshold``, or the stage stops with that number. FINDINGS: a teacher trained at a
+constant LR ignored its clues and KD then taught nothing; warmup + cosine + clipping fixed it.
+
+A share ``clue_dropout`` of training examples has no clue prompt, so that the same base is also a sensible
+transcript-only teacher (variant ``no_clues``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aligncap_lib.presets import StageConfig, combined_hash, plumbing_field
+
+
+class TeacherGateError(RuntimeError):
+    """The teacher's clue-following accuracy is below the gate."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig(StageConfig):
+    """Text-teacher training. Defaults: the ``cpu`` preset (budget: 2 minutes on 2 cores)."""
+
+    stage: ClassVar[str] = "teacher"
+    steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 3e-3  # tiny LM from scratch; warmup + cosine makes it stable (FINDINGS)
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    captions_per_clip: int = 4
+    clue_dropout: float = 0.2  # our choice: enough transcript-only prompts for the no_clues teacher
+    gate_threshold: float = 0.95
+    gate_split: str = "valid"
+    seed: int = 0  # one teacher per preset, whatever the student seed
+    unit_source: str = "speech_tokens"
+    progress: bool = plumbing_field(True)
+
+    def validate(self) -> None:
+        self._positive("steps", "batch_size", "learning_rate", "captions_per_clip", "max_grad_norm")
+        self._probability("warmup_ratio", "clue_dropout", "gate_threshold")
+        self._one_of("unit_source", ("speech_tokens", "measurement_stand_in"))
+
+
+def teacher_examples(
+    records: list[dict[str, Any]], captions_per_clip: int, clue_dropout: float, seed: int
+) -> list:
+    """Text-view examples: (transcript + clues parsed from the caption) -> that caption."""
+    from aligncap_lib.variants import VARIANTS, clip_examples
+
+    rng = random.Random(seed)
+    examples = clip_examples(
+        records, VARIANTS["no_po"], units={}, measured={}, captions_per_clip=captions_per_clip
+    )
+    return [
+        dataclasses.replace(e, teacher_clues=None) if rng.random() < clue_dropout else e for e in examples
+    ]
+
+
+def gate_accuracy(
+    model: Any, tokenizer: Any, records: list[dict[str, Any]], max_new_tokens: int
+) -> dict[str, Any]:
+    """Slot accuracy of the teacher's greedy captions against the clues it was given (see module docstring)."""
+    from aligncap_lib.caption_generation import generate_captions
+    from aligncap_lib.emotion_clues import parse_caption
+    from aligncap_lib.variants import VARIANTS, clip_examples
+
+    examples = clip_examples(records, VARIANTS["no_po"], units={}, measured={}, captions_per_clip=1)
+    hyps = generate_captions(
+        model,
+        tokenizer,
+        examples,
+        {"strategy": "greedy", "max_new_tokens": max_new_tokens},
+        view="text",
+        role="teacher",
+    )
+    given = stated = 0
+    per_lang: dict[str, list[int]] = {}
+    for ex in examples:
+        said = parse_caption(hyps[ex.id], ex.lang).slots
+        clues = {s: v for s, v in (ex.teacher_clues or {}).items() if v is not None}
+        hit = sum(said.get(s) == v for s, v in clues.items())
+        given, stated = given + len(clues), stated + hit
+        acc = per_lang.setdefault(ex.lang, [0, 0])
+        acc[0], acc[1] = acc[0] + hit, acc[1] + len(clues)
+    return {
+        "slot_accuracy": stated / given if given else 0.0,
+        "n_clips": len(examples),
+        "by_lang": {k: v[0] / v[1] if v[1] else None for k, v in sorted(per_lang.items())},
+        "examples": {ex.id: hyps[ex.id] for ex in examples[:4]},
+    }
+
+
+def teacher_fingerprint(cap_cfg: Any, cfg: TeacherConfig, corpus_fingerprint: str) -> str:
+    arch = {
+        k: getattr(cap_cfg, k)
+        for k in (
+            "base_model",
+            "vocab_size",
+            "n_layers",
+            "d_model",
+            "n_heads",
+            "d_ff",
+            "max_positions",
+            "max_caption_tokens",
+        )
+    }
+    return combined_hash(cfg.result_hash(), arch, corpus_fingerprint)
+
+
+def ensure_teacher(layout: Any, cap_cfg: Any, cfg: TeacherConfig, *, force: bool = False) -> Path:
+    """Train (or reuse) the text teacher in ``layout.teacher``; raises :class:`TeacherGateError` below the gate."""
+    from aligncap_lib.manifest import read_manifest
+    from aligncap_lib.run_layout import read_stage, run_stage
+
+    corpus = read_stage(layout.corpus)
+    if corpus is None:
+        raise RuntimeError(f"no corpus in {layout.corpus}: run `aligncap corpus --work {layout.work}` first")
+    records, _ = read_manifest(layout.corpus / "manifest.jsonl")
+    fingerprint = teacher_fingerprint(cap_cfg, cfg, corpus["fingerprint"])
+    directory, _ = run_stage(
+        layout.teacher, fingerprint, lambda tmp: _build(tmp, layout, records, cap_cfg, cfg), force=force
+    )
+    return directory
+
+
+def _build(
+    tmp: Path, layout: Any, records: list[dict[str, Any]], cap_cfg: Any, cfg: TeacherConfig
+) -> dict[str, Any]:
+    from aligncap_lib import captioner_inputs
+    from aligncap_lib.caption_prompts import encode_example, example_prompt
+    from aligncap_lib.captioner import build_model, load_base_tokenizer, save_model
+    from aligncap_lib.kd_trainer import train, training_arguments
+    from aligncap_lib.reproducibility import seed_everything, write_json
+
+    seed_everything(cfg.seed)
+    train_recs = [r for r in records if r["split"] == "train"]
+    gate_recs = [r for r in records if r["split"] == cfg.gate_split]
+    units = captioner_inputs.unit_vocabulary(layout, cfg.unit_source)
+    examples = teacher_examples(train_recs, cfg.captions_per_clip, cfg.clue_dropout, cfg.seed)
+    # the tokenizer sees the train split's text side only: captions, transcripts and the prompt text
+    texts = [t for ex in examples for t in (ex.caption, example_prompt(ex, "text", "teacher"))]
+    tokenizer = load_base_tokenizer(cap_cfg, texts, units)
+    model = build_model(cap_cfg, tokenizer, seed=cfg.seed)
+    feats = [
+        encode_example(
+            tokenizer,
+            ex,
+            input_view="text",
+            input_role="teacher",
+            teacher_view=None,
+            max_caption_tokens=cap_cfg.max_caption_tokens,
+        )
+        for ex in examples
+    ]
+    args = training_arguments(
+        tmp / "checkpoints",
+        seed=cfg.seed,
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        grad_accum=1,
+        lr=cfg.learning_rate,
+        warmup_ratio=cfg.warmup_ratio,
+        weight_decay=0.0,
+        max_grad_norm=cfg.max_grad_norm,
+        progress=cfg.progress,
+    )
+    model, log = train(model, tokenizer, feats, args, resume=False)
+    gate = gate_accuracy(model, tokenizer, gate_recs, cap_cfg.max_new_tokens)
+    gate["threshold"] = cfg.gate_threshold
+    write_json(tmp / "gate.json", gate)
+    write_json(tmp / "log.json", log)
+    if gate["slot_accuracy"] < cfg.gate_threshold:
+        raise TeacherGateError(
+            f"text teacher gate failed: slot accuracy {gate['slot_accuracy']:.3f} on {cfg.gate_split} "
+            f"< {cfg.gate_threshold} (by language: {json.dumps(gate['by_lang'])}); it ignores its clues"
+        )
+    save_model(model, tokenizer, tmp / "model")
+    return {
+        "gate_slot_accuracy": round(gate["slot_accuracy"], 4),
+        "train_examples": len(feats),
+        "final_ce": log[-1].get("ce") if log else None,
+    }

@@ -1,0 +1,333 @@
+"""``aligncap train --stage teacher|sft|kd|eval --variant V --seed K --work runs/P``: one trained stage of one
+variant and seed, cached by fingerprint, resumable after a kill.
+
+Layout: ``runs/<preset>/models/<owner>/seed<k>/<stage>/`` with ``adapter/`` (peft, safetensors), ``merged/``
+(a plain causal LM in safetensors: what PO and export start from), ``hyps/<split>_<lang>.json``,
+``eval/<split>_<lang>.pkl`` (per-clip statistics for the summary's intervals), ``log.json`` (per-step CE and
+KL) and ``results.json``. ``<owner>`` is the variant that owns a shared stage (``aligncap_full``'s ``kd`` is
+``no_po``'s). While training, checkpoints go to ``<stage>.partial/``; a re-run resumes from the newest one and
+writes a byte-identical ``results.json`` (tested). Stages are a registry: the PO issue adds ``po``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pickle
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aligncap_lib.presets import combined_hash
+
+#: stage -> trainer(layout, variant, seed, preset, callbacks) -> output folder. Extended by later stages.
+STAGES: dict[str, Callable[..., Path]] = {}
+
+
+def register_stage(name: str, fn: Callable[..., Path]) -> None:
+    STAGES[name] = fn
+
+
+def _records(layout: Any) -> list[dict[str, Any]]:
+    from aligncap_lib.manifest import read_manifest
+
+    path = layout.corpus / "manifest.jsonl"
+    if not path.is_file():
+        raise RuntimeError(f"no corpus manifest at {path}: run `aligncap corpus --work {layout.work}` first")
+    return read_manifest(path)[0]
+
+
+def _configs(preset: str) -> tuple[Any, Any, Any, Any]:
+    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.evaluation import EvaluationConfig
+    from aligncap_lib.kd_regularization import KDConfig
+    from aligncap_lib.text_teacher import TeacherConfig
+
+    return (
+        CaptionerConfig.for_preset(preset),
+        KDConfig.for_preset(preset),
+        TeacherConfig.for_preset(preset),
+        EvaluationConfig.for_preset(preset),
+    )
+
+
+def train_teacher(layout: Any, variant: str = "", seed: int = 0, preset: str | None = None, **_: Any) -> Path:
+    from aligncap_lib.text_teacher import ensure_teacher
+
+    cap, _, teacher, _ = _configs(preset or layout.preset)
+    return ensure_teacher(layout, cap, teacher)
+
+
+def train_student(
+    layout: Any,
+    variant: str,
+    seed: int,
+    preset: str | None = None,
+    *,
+    stage: str,
+    callbacks: list[Any] | None = None,
+    configs: tuple[Any, Any, Any, Any] | None = None,
+) -> Path:
+    """Train stage ``sft`` or ``kd`` of ``variant`` (or reuse it); returns the stage folder."""
+    from aligncap_lib.run_layout import read_stage
+    from aligncap_lib.variants import get_variant
+
+    v = get_variant(variant)
+    owner = v.owner(stage)
+    if owner != variant:  # a shared stage: train it once, under its owner
+        return train_student(layout, owner, seed, preset, stage=stage, callbacks=callbacks, configs=configs)
+    cap, kd, teacher_cfg, ev = configs or _configs(preset or layout.preset)
+    if stage == "kd" and v.teacher is None:
+        raise ValueError(f"variant {variant!r} has no KD teacher")
+    if configs is None:
+        train_teacher(layout, preset=preset)
+    teacher = read_stage(layout.teacher)
+    if teacher is None:
+        raise RuntimeError(f"no text teacher in {layout.teacher}: run `aligncap train --stage teacher` first")
+    fingerprint = combined_hash(
+        teacher["fingerprint"],
+        cap.result_hash(),
+        kd.result_hash() if stage == "kd" else "",
+        ev.result_hash(),
+        {"variant": variant, "stage": stage, "seed": seed},
+    )
+    out = layout.model(variant, seed) / stage
+    info = read_stage(out)
+    if info is not None and info.get("fingerprint") == fingerprint:
+        return out
+    partial = out.with_name(stage + ".partial")
+    if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fingerprint:
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "fingerprint").write_text(fingerprint)
+    summary = _train_and_evaluate(layout, v, stage, seed, cap, kd, ev, partial, callbacks)
+    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+    (partial / "fingerprint").unlink()
+    from aligncap_lib.reproducibility import write_json
+
+    write_json(partial / "stage.json", {"fingerprint": fingerprint, "summary": summary})
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return out
+
+
+def _train_and_evaluate(
+    layout: Any,
+    v: Any,
+    stage: str,
+    seed: int,
+    cap: Any,
+    kd: Any,
+    ev: Any,
+    work: Path,
+    callbacks: list[Any] | None,
+) -> dict[str, Any]:
+    import numpy as np
+
+    from aligncap_lib import bootstrap as bs
+    from aligncap_lib import captioner_inputs
+    from aligncap_lib.caption_generation import speech_text_kl
+    from aligncap_lib.caption_prompts import encode_example
+    from aligncap_lib.captioner import attach_lora, load_model, save_model, unit_token_ids
+    from aligncap_lib.kd_trainer import train, training_arguments
+    from aligncap_lib.reproducibility import seed_everything, write_json, write_results
+    from aligncap_lib.variants import clip_examples
+
+    seed_everything(seed)
+    records = _records(layout)
+    base, tok = load_model(layout.teacher / "model")
+    vocab = captioner_inputs.unit_vocabulary(layout, cap.unit_source)
+    units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+    measured = captioner_inputs.acoustic_clues(records)
+    model = attach_lora(
+        base,
+        unit_token_ids(tok, vocab),
+        r=kd.lora_r,
+        alpha=kd.lora_alpha,
+        dropout=kd.lora_dropout,
+        targets=kd.lora_targets,
+    )
+    train_recs = [r for r in records if r["split"] == "train"]
+    teacher_input = v.teacher if stage == "kd" else "transcript+clues"  # SFT: the view is only logged
+    examples = clip_examples(
+        train_recs,
+        v,
+        units=units,
+        measured=measured,
+        captions_per_clip=cap.captions_per_clip,
+        teacher=teacher_input,
+    )
+    feats = [
+        encode_example(
+            tok, ex, input_view="speech", teacher_view="text", max_caption_tokens=cap.max_caption_tokens
+        )
+        for ex in examples
+    ]
+    args = training_arguments(
+        work / "checkpoints",
+        seed=seed,
+        steps=cap.steps,
+        batch_size=cap.batch_size,
+        grad_accum=cap.grad_accum,
+        lr=cap.learning_rate,
+        warmup_ratio=cap.warmup_ratio,
+        weight_decay=cap.weight_decay,
+        max_grad_norm=cap.max_grad_norm,
+        save_steps=cap.save_steps,
+        progress=cap.progress,
+    )
+    kd_lambda = kd.kd_lambda if stage == "kd" else 0.0
+    model, log = train(
+        model,
+        tok,
+        feats,
+        args,
+        kd_lambda=kd_lambda,
+        kd_kind=kd.kind,
+        kd_beta=kd.beta,
+        kd_temperature=kd.temperature,
+        callbacks=callbacks,
+    )
+    write_json(
+        work / "log.json",
+        [{k: h[k] for k in ("step", "ce", "kl", "loss", "learning_rate") if k in h} for h in log],
+    )
+    # measured alignment on valid: KL(text view of the frozen base || speech view of this student)
+    valid = [r for r in records if r["split"] == "valid"]
+    valid_ex = clip_examples(
+        valid, v, units=units, measured=measured, captions_per_clip=1, teacher="transcript+clues"
+    )
+    kl = speech_text_kl(model, tok, valid_ex, max_caption_tokens=cap.max_caption_tokens)
+    kl_iv = bs.bootstrap_interval(
+        bs.as_mean_stats(kl),
+        bs.mean_statistic,
+        n_resamples=ev.n_bootstrap,
+        confidence=ev.confidence,
+        seed=ev.bootstrap_seed,
+    )
+    metrics: dict[str, Any] = {
+        "valid_speech_text_kl": {
+            "mean": float(np.mean(kl)),
+            "ci95": [kl_iv.low, kl_iv.high],
+            "n_clips": len(kl),
+        }
+    }
+    model.save_pretrained(work / "adapter", safe_serialization=True)
+    metrics["evaluation"] = evaluate_model(model, tok, records, v, units, measured, cap, ev, work, seed)
+    save_model(model.merge_and_unload(), tok, work / "merged")
+    config = {
+        "captioner": cap.to_dict(),
+        "kd": kd.to_dict(),
+        "evaluation": ev.result_fields(),
+        "variant": v.name,
+        "stage": stage,
+        "seed": seed,
+        "decoding": cap.decoding_settings(),
+        "unit_source": cap.unit_source,
+    }
+    write_results(work / "results.json", metrics, config=config)
+    return {
+        "final_ce": log[-1].get("ce") if log else None,
+        "valid_speech_text_kl": round(float(np.mean(kl)), 4),
+    }
+
+
+def evaluate_model(
+    model: Any,
+    tok: Any,
+    records: list[dict[str, Any]],
+    v: Any,
+    units: dict[str, str],
+    measured: dict[str, Any],
+    cap: Any,
+    ev: Any,
+    work: Path,
+    seed: int,
+) -> dict[str, Any]:
+    """Generate and score ``cap.eval_splits`` x languages; writes hyps and per-clip statistics under ``work``."""
+    from aligncap_lib.caption_generation import generate_captions
+    from aligncap_lib.variants import clip_examples
+
+    out: dict[str, Any] = {}
+    for split in cap.eval_splits:
+        for lang in ("en", "zh"):
+            recs = [r for r in records if r["split"] == split and r["lang"] == lang]
+            if not recs:
+                continue
+            ex = clip_examples(recs, v, units=units, measured=measured, captions_per_clip=1, teacher=None)
+            hyps = generate_captions(model, tok, ex, cap.decoding_settings(), seed=seed)
+            out[f"{split}/{lang}"] = score_hyps(hyps, recs, lang, ev, work, f"{split}_{lang}")
+    return out
+
+
+def score_hyps(
+    hyps: dict[str, str], recs: list[dict[str, Any]], lang: str, ev: Any, work: Path, name: str
+) -> dict[str, Any]:
+    """Score one split x language, store the hyps JSON and the per-clip statistics; returns the metrics."""
+    from aligncap_lib.evaluation import evaluate_captions
+    from aligncap_lib.reproducibility import write_json
+
+    result = evaluate_captions(
+        {r["id"]: r["captions"] for r in recs},
+        hyps,
+        lang,
+        records={r["id"]: r for r in recs},
+        config=ev,
+        intervals=False,
+    )
+    write_json(work / "hyps" / f"{name}.json", hyps)
+    (work / "eval").mkdir(parents=True, exist_ok=True)
+    with open(work / "eval" / f"{name}.pkl", "wb") as fh:
+        pickle.dump(dataclasses.replace(result, breakdowns={}), fh)
+    return {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
+
+
+register_stage("teacher", train_teacher)
+register_stage(
+    "sft",
+    lambda layout, variant, seed, preset=None, **kw: train_student(
+        layout, variant, seed, preset, stage="sft", **kw
+    ),
+)
+register_stage(
+    "kd",
+    lambda layout, variant, seed, preset=None, **kw: train_student(
+        layout, variant, seed, preset, stage="kd", **kw
+    ),
+)
+
+
+def _register_later_stages() -> None:
+    """Stages defined by later modules (``eval`` of the non-LM variants; ``po`` by the PO issue)."""
+    import importlib
+    import importlib.util
+
+    for module in ("aligncap_lib.variant_evaluation", "aligncap_lib.po_regularization"):
+        if importlib.util.find_spec(module) is not None:
+            mod = importlib.import_module(module)
+            for name, fn in getattr(mod, "TRAIN_STAGES", {}).items():
+                register_stage(name, fn)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _register_later_stages()
+    parser.add_argument("--stage", required=True, choices=sorted(STAGES), help="which stage to train")
+    parser.add_argument("--variant", default="no_po", help="variant name (see aligncap_lib.variants)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default=None, help="run folder (default runs/<preset>)")
+    parser.add_argument(
+        "--preset", default=None, help="smoke | cpu | paper (default: $ALIGNCAP_PRESET or cpu)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from aligncap_lib.reproducibility import configure_threads
+    from aligncap_lib.run_layout import RunLayout
+
+    configure_threads()
+    layout = RunLayout.for_preset(args.preset, args.work)
+    out = STAGES[args.stage](layout, args.variant, args.seed, layout.preset)
+    print(f"{args.stage} of {args.variant} seed {args.seed}: {out}")
+    return 0

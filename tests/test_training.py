@@ -1,0 +1,94 @@
+"""Smoke-scale training: teacher -> KD student, killed mid-run and resumed to a byte-identical results JSON;
+the summary over it. Uses the session's tiny corpus (tests/fixtures_corpus.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from transformers import TrainerCallback
+
+from aligncap_lib.captioner import CaptionerConfig
+from aligncap_lib.evaluation import EvaluationConfig
+from aligncap_lib.kd_regularization import KDConfig
+from aligncap_lib.run_layout import RunLayout
+from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
+from aligncap_lib.training import train_student
+from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
+
+
+class _Kill(TrainerCallback):
+    """Raise after ``step`` optimizer steps, as a kill would interrupt the run."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if state.global_step >= self.step:
+            raise KeyboardInterrupt("simulated kill")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tiny_corpus, tmp_path_factory):  # noqa: F811
+    work = tmp_path_factory.mktemp("train_run")
+    shutil.copytree(tiny_corpus, work / "corpus")
+    layout = RunLayout(preset="smoke", work=work)
+    cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), steps=6, save_steps=2, progress=False)
+    teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
+    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50)
+    ensure_teacher(layout, cap, teacher)
+    return layout, (cap, KDConfig.for_preset("smoke"), teacher, ev)
+
+
+def test_kill_and_resume_gives_byte_identical_results(smoke_run) -> None:
+    layout, configs = smoke_run
+    out = train_student(layout, "no_po", 0, stage="kd", configs=configs)
+    reference = (out / "results.json").read_bytes()
+    assert (out / "merged" / "model.safetensors").is_file() and (out / "adapter").is_dir()
+    results = json.loads(reference)
+    assert results["metrics"]["valid_speech_text_kl"]["mean"] > 0
+    assert results["config"]["decoding"]["strategy"] == "greedy"
+    log = json.loads((out / "log.json").read_text())
+    assert any("kl" in h for h in log)
+    # same seed, same result (a fresh run)
+    shutil.rmtree(out)
+    assert (
+        train_student(layout, "no_po", 0, stage="kd", configs=configs) / "results.json"
+    ).read_bytes() == reference
+    # killed after step 3 (checkpoint at step 2), then resumed
+    shutil.rmtree(out)
+    with pytest.raises(KeyboardInterrupt):
+        train_student(layout, "no_po", 0, stage="kd", configs=configs, callbacks=[_Kill(3)])
+    partial = out.with_name("kd.partial")
+    assert any(p.name.startswith("checkpoint-") for p in (partial / "checkpoints").iterdir())
+    resumed = train_student(layout, "no_po", 0, stage="kd", configs=configs)
+    assert (resumed / "results.json").read_bytes() == reference
+    assert not partial.exists()
+
+
+def test_shared_stage_and_cache(smoke_run) -> None:
+    layout, configs = smoke_run
+    a = train_student(layout, "no_po", 0, stage="kd", configs=configs)
+    stamp = (a / "stage.json").stat().st_mtime_ns
+    b = train_student(layout, "aligncap_full", 0, stage="kd", configs=configs)
+    assert a == b and (b / "stage.json").stat().st_mtime_ns == stamp  # trained once, reused
+    with pytest.raises(ValueError, match="no KD teacher"):
+        train_student(layout, "no_kd", 0, stage="kd", configs=configs)
+
+
+def test_summary_shape(smoke_run, monkeypatch) -> None:
+    from aligncap_lib import results_summary
+
+    layout, configs = smoke_run
+    train_student(layout, "no_po", 0, stage="kd", configs=configs)
+    summary = results_summary.build_summary(layout, variants=("no_po", "aligncap_full"), config=configs[3])
+    runs = [r for r in summary["runs"] if r["variant"] == "no_po"]
+    assert runs and {"variant", "seed", "split", "lang", "metrics"} <= set(runs[0])
+    assert "cider" in runs[0]["metrics"]
+    cell = summary["aggregate"]["no_po"]["test_zeroshot"]["en"]["cider"]
+    assert cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
+    assert "aligncap_full" in summary["aggregate"]  # reads no_po's shared KD stage until PO exists
+    assert Path(results_summary.final_stage_dir(layout, "aligncap_full", 0)).name == "kd"

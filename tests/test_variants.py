@@ -1,0 +1,105 @@
+"""The variant table, shared stages, the shuffled-speech control and the LM-free baselines."""
+
+from __future__ import annotations
+
+import pytest
+
+from aligncap_lib.emotion_clues import parse_caption
+from aligncap_lib.variants import (
+    VARIANTS,
+    clip_examples,
+    get_variant,
+    shuffled_units,
+    template_caption,
+    trivial_captions,
+)
+
+
+def _records(n: int = 6) -> list[dict]:
+    out = []
+    for i in range(n):
+        lang = "en" if i % 2 == 0 else "zh"
+        caps = (
+            ["The speaker sounds happy with a high pitch.", "A loud and angry voice."]
+            if lang == "en"
+            else ["说话人很开心，音调很高。"]
+        )
+        out.append(
+            {"id": f"c{i}", "lang": lang, "text": f"t{i}", "captions": caps + ([caps[0]] if i == 0 else [])}
+        )
+    return out
+
+
+def test_table_matches_the_issue() -> None:
+    assert list(VARIANTS) == [
+        "trivial_random",
+        "trivial_majority",
+        "acoustic_template",
+        "baseline_sft",
+        "no_kd",
+        "no_clues",
+        "no_po",
+        "aligncap_full",
+        "shuffled_speech",
+    ]
+    assert VARIANTS["no_po"].stages == ("kd",) and VARIANTS["aligncap_full"].stages == ("kd", "po")
+    assert VARIANTS["aligncap_full"].owner("kd") == "no_po"  # shared, trained once
+    assert VARIANTS["aligncap_full"].owner("po") == "aligncap_full"
+    assert VARIANTS["no_kd"].teacher is None and VARIANTS["no_kd"].student_clues
+    assert VARIANTS["no_clues"].teacher == "transcript" and not VARIANTS["no_clues"].student_clues
+    assert VARIANTS["shuffled_speech"].evaluates == "no_po"
+    with pytest.raises(ValueError, match="unknown variant"):
+        get_variant("full")
+    with pytest.raises(ValueError, match="no stage"):
+        VARIANTS["baseline_sft"].owner("kd")
+
+
+def test_examples_carry_the_inputs_of_their_variant() -> None:
+    recs = _records()
+    units = {r["id"]: f"<su_{i}>" for i, r in enumerate(recs)}
+    measured = {r["id"]: {"pitch_level": "high"} for r in recs}
+    full = clip_examples(recs, VARIANTS["no_po"], units=units, measured=measured, captions_per_clip=2)
+    assert len(full) == sum(min(2, len(r["captions"])) for r in recs)
+    first = full[0]
+    assert first.student_clues == {"pitch_level": "high"} and first.units == "<su_0>"
+    assert first.teacher_clues == parse_caption(first.caption, "en").slots  # clues of that very caption
+    no_clues = clip_examples(recs, VARIANTS["no_clues"], units=units, measured=measured, captions_per_clip=1)
+    assert all(e.student_clues is None and e.teacher_clues is None for e in no_clues)
+    logged = clip_examples(
+        recs,
+        VARIANTS["no_kd"],
+        units=units,
+        measured=measured,
+        captions_per_clip=1,
+        teacher="transcript+clues",
+    )
+    assert logged[0].teacher_clues and logged[0].student_clues
+
+
+def test_shuffled_units_move_every_clip_within_its_language() -> None:
+    recs = _records(8)
+    units = {r["id"]: r["id"] for r in recs}
+    moved = shuffled_units(recs, units, seed=3)
+    lang = {r["id"]: r["lang"] for r in recs}
+    assert all(moved[i] != i and lang[moved[i]] == lang[i] for i in moved)
+    assert sorted(moved.values()) == sorted(units)  # a permutation
+    assert moved == shuffled_units(recs, units, seed=3)
+    with pytest.raises(ValueError, match=">= 2 clips"):
+        shuffled_units(recs[:1], units, seed=0)
+
+
+def test_trivial_captions() -> None:
+    train, test = _records(6), _records(4)
+    major = trivial_captions(train, test, "majority", seed=0)
+    assert major["c0"] == "The speaker sounds happy with a high pitch."  # 4 of the 7 EN captions
+    assert major["c1"] == "说话人很开心，音调很高。"
+    rnd = trivial_captions(train, test, "random", seed=0)
+    pool_en = {c for r in train if r["lang"] == "en" for c in r["captions"]}
+    assert rnd["c0"] in pool_en and rnd == trivial_captions(train, test, "random", seed=0)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_template_caption_states_exactly_its_clues(lang: str) -> None:
+    clues = {"pitch_level": "high", "rate": "slow", "loudness": None, "voice_quality": "trembling"}
+    text = template_caption(clues, lang)
+    assert parse_caption(text, lang).slots == {k: v for k, v in clues.items() if v}
