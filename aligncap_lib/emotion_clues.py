@@ -1,7 +1,7 @@
 """Emotional clues (the paper's stage 2): caption text -> slots, and clues -> the acoustic prompt.
 
 AlignCap feeds the LLM an *acoustic prompt* of emotional clues (pitch, rate, energy, ...) that an emotion
-grammar parser extracts from captions. The paper publishes no parser; ours is a Lark grammar over
+grammar parser extracts from captions. The paper publishes no parser; ours is a priority grammar over
 lexicon-typed tokens (:mod:`aligncap_lib.clue_grammar`, lexicons in ``data/lexicon_{en,zh}.yaml``) that maps
 a caption to the shared slot schema of :mod:`aligncap_lib.attributes`. The API is small and pure:
 ``parse_caption(text, lang).slots`` / ``.descriptors`` (used by the hallucination metrics and the judge).
