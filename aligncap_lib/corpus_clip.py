@@ -32,7 +32,8 @@ from aligncap_lib.corpus_recipes import (
     with_signature,
 )
 from aligncap_lib.degradations import UNKNOWABLE, degrade
-from aligncap_lib.prosody import _frame_db, measure, opensmile_measure
+from aligncap_lib.opensmile_check import opensmile_measure
+from aligncap_lib.prosody import _frame_db, measure
 from aligncap_lib.voices import Voice, all_voices, count_syllables
 
 VOICES: dict[str, Voice] = {v.id: v for v in all_voices()}
@@ -196,6 +197,6 @@ def make_clip(
     if plan.degradation:
         record["measurements_clean"] = _round(clean)
     if plan.opensmile:
-        result["opensmile"] = _round(opensmile_measure(wave, sr))
+        result["opensmile"] = _round(opensmile_measure(wave, sr, syllables=syllables))
     result["record"] = record
     return result

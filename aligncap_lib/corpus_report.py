@@ -6,8 +6,9 @@
 - ``class_balance``: per language and split, counts of emotions and of each slot's bins (``null`` counted);
 - ``emotion_predicts_attribute``: accuracy of the best emotion -> bin rule (majority bin per emotion, fit on
   train, scored on the test splits) next to the majority-bin baseline;
-- ``opensmile_agreement``: bins from eGeMAPS features (thresholds fit on half the cross-check clips, scored
-  on the other half) against the Praat labels;
+- ``opensmile_agreement``: bins from openSMILE eGeMAPS low-level descriptors (see
+  :mod:`aligncap_lib.opensmile_check`; thresholds fit on half the cross-check clips, scored on the other half)
+  against the Praat labels;
 - ``probe_ceiling``: a logistic probe on the clips' own Praat features (train -> test_seen, test_zeroshot),
   the ceiling later stages compare speech-token probes with.
 """
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.attributes import ACOUSTIC_SLOTS, SLOT_BINS, SLOTS
+from aligncap_lib.opensmile_check import opensmile_agreement
 
 PROBE_FEATURES = (
     "f0_re_norm_st",
@@ -137,76 +139,6 @@ def emotion_predictability(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "majority_baseline": _share(sum(base == r["attributes"][slot] for r in scored), len(scored)),
         }
     return out
-
-
-def _fit_thresholds(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Two thresholds lo <= hi maximising the agreement of (x < lo: 0, x > hi: 2, else 1) with y in {0,1,2}."""
-    cands = np.unique(np.quantile(x, np.linspace(0, 1, 41)))
-    best, best_acc = (float(cands[0]), float(cands[-1])), -1.0
-    for i, lo in enumerate(cands):
-        for hi in cands[i:]:
-            acc = float(np.mean(np.where(x < lo, 0, np.where(x > hi, 2, 1)) == y))
-            if acc > best_acc:
-                best, best_acc = (float(lo), float(hi)), acc
-    return best
-
-
-def opensmile_agreement(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
-    """Agreement of eGeMAPS-derived bins with the Praat labels (thresholds fit on even clips, scored on odd)."""
-    if len(pairs) < 8:
-        return {"clips": len(pairs), "note": "too few cross-check clips"}
-    feats = {
-        "pitch_level": lambda r, o: (
-            12 * math.log2(27.5 * 2 ** ((o["f0_median_st27"] or 0) / 12) / r["measurements"]["f0_norm_hz"])
-        ),
-        "pitch_variation": lambda r, o: o["f0_range_st"],
-        "rate": lambda r, o: o["syllables_per_s"],
-        "loudness": lambda r, o: o["equivalent_db"],
-    }
-    out: dict[str, Any] = {"clips": len(pairs), "scored_on": len(pairs) // 2}
-    for slot, f in feats.items():
-        rows = [
-            (f(r, o), SLOT_BINS[slot].index(r["attributes"][slot]))
-            for r, o in pairs
-            if r["attributes"][slot] is not None and o.get(_src(slot)) is not None
-        ]
-        x, y = np.array([a for a, _ in rows], dtype=float), np.array([b for _, b in rows])
-        lo, hi = _fit_thresholds(x[0::2], y[0::2])
-        pred = np.where(x[1::2] < lo, 0, np.where(x[1::2] > hi, 2, 1))
-        out[slot] = {
-            "agreement": round(float(np.mean(pred == y[1::2])), 4),
-            "thresholds": [round(lo, 3), round(hi, 3)],
-        }
-    vq = [
-        (o["jitter_local"], o["hnr_db"], SLOT_BINS["voice_quality"].index(r["attributes"]["voice_quality"]))
-        for r, o in pairs
-        if o.get("jitter_local") is not None and o.get("hnr_db") is not None
-    ]
-    arr = np.array(vq, dtype=float)
-    best, best_acc = (0.0, 0.0), -1.0
-    for tj in np.quantile(arr[0::2, 0], np.linspace(0.05, 0.95, 19)):
-        for th in np.quantile(arr[0::2, 1], np.linspace(0.05, 0.95, 19)):
-            acc = float(np.mean(_vq_rule(arr[0::2], tj, th) == arr[0::2, 2]))
-            if acc > best_acc:
-                best, best_acc = (float(tj), float(th)), acc
-    out["voice_quality"] = {
-        "agreement": round(float(np.mean(_vq_rule(arr[1::2], *best) == arr[1::2, 2])), 4),
-        "thresholds": [round(best[0], 4), round(best[1], 3)],
-    }
-    return out
-
-
-def _src(slot: str) -> str:
-    return {
-        "pitch_level": "f0_median_st27",
-        "pitch_variation": "f0_range_st",
-        "rate": "syllables_per_s",
-        "loudness": "equivalent_db",
-    }[slot]
-
-
-def _vq_rule(arr: np.ndarray, jitter_thr: float, hnr_thr: float) -> np.ndarray:
-    return np.where(arr[:, 0] > jitter_thr, 1, np.where(arr[:, 1] < hnr_thr, 2, 0))
 
 
 def feature_matrix(records: Sequence[dict[str, Any]]) -> np.ndarray:

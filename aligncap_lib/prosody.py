@@ -205,36 +205,3 @@ def _count_nuclei(db: np.ndarray, f0: np.ndarray, first: int, last: int) -> int:
     n = min(len(db), len(f0))
     voiced[:n] = f0[:n] > 0
     return int(np.sum(voiced[np.clip(peaks, 0, len(db) - 1)]))
-
-
-#: eGeMAPS functionals used by :func:`opensmile_measure` (names as opensmile 2.6 prints them).
-EGEMAPS_COLUMNS: dict[str, str] = {
-    "f0_median_st27": "F0semitoneFrom27.5Hz_sma3nz_percentile50.0",
-    "f0_range_st": "F0semitoneFrom27.5Hz_sma3nz_pctlrange0-2",
-    "loudness_sone": "loudness_sma3_amean",
-    "syllables_per_s": "VoicedSegmentsPerSec",
-    "jitter_local": "jitterLocal_sma3nz_amean",
-    "shimmer_db": "shimmerLocaldB_sma3nz_amean",
-    "hnr_db": "HNRdBACF_sma3nz_amean",
-    "equivalent_db": "equivalentSoundLevel_dBp",
-}
-
-_SMILE = None
-
-
-def opensmile_measure(wave: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """eGeMAPSv02 functionals of one clip (an independent implementation of f0, loudness, jitter, HNR).
-
-    Returns the :data:`EGEMAPS_COLUMNS` keys; ``f0_median_st27`` is in semitones re 27.5 Hz, ``f0_range_st``
-    the 20-80 percentile range in semitones, ``equivalent_db`` the equivalent sound level in dB re full scale.
-    """
-    global _SMILE
-    import opensmile  # imported lazily: it loads a native library
-
-    if _SMILE is None:
-        _SMILE = opensmile.Smile(
-            feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
-        )
-    frame = _SMILE.process_signal(np.asarray(wave, dtype=np.float32), sample_rate)
-    row = frame.iloc[0]
-    return {key: float(row[col]) for key, col in EGEMAPS_COLUMNS.items()}

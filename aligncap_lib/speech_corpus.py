@@ -261,6 +261,7 @@ def data_fingerprint() -> str:
         "corpus_clip.py",
         "degradations.py",
         "prosody.py",
+        "opensmile_check.py",
         "attributes.py",
         "captions.py",
         "speech_corpus.py",
