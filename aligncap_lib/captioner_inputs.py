@@ -1,12 +1,11 @@
 """What the captioner reads per clip, gathered from the upstream stages: speech units and acoustic clues.
 
-- Speech units come from :mod:`aligncap_lib.speech_tokens` (issue 4): its ``unit_vocabulary(layout)`` (the
-  added tokens, e.g. ``<su_17>``) and ``unit_texts(layout, records)`` (id -> the capped unit text of each clip).
-  Until that stage exists, ``unit_source = "measurement_stand_in"`` gives a *stand-in* for plumbing tests only:
+- Speech units come from :mod:`aligncap_lib.speech_tokens` (issue 4): ``speech_unit_vocabulary(config)`` (the
+  added tokens) and ``load_units(runs/<preset>/tokens)`` (id -> the capped unit text of each clip). Without it, ``unit_source = "measurement_stand_in"`` gives a *stand-in* for plumbing tests only:
   each clip's Praat measurements quantised into a handful of units. It is not a speech tokenizer, every result
   records its unit source, and the ``cpu`` preset refuses it.
-- Acoustic clues (the student's clue prompt) come from :mod:`aligncap_lib.acoustic_analyzer` (issue 5) when it
-  provides ``measure_records(records)``; otherwise from the manifest's measurements binned with the shared
+- Acoustic clues (the student's clue prompt) come from :mod:`aligncap_lib.acoustic_analyzer` (issue 5):
+  ``analyze_measurements`` with population norms ``fit_norms`` on ``train`` (emotion included); otherwise from the manifest's measurements binned with the shared
   thresholds (:func:`aligncap_lib.attributes.bin_measurements`, the analyzer's own rules), emotion left out
   (there is no emotion classifier without the analyzer).
 """
@@ -55,10 +54,17 @@ def unit_texts(layout: Any, records: Sequence[Mapping[str, Any]], source: str) -
     """id -> the unit text of each clip (e.g. ``<su_3><su_9>...``)."""
     if source == "measurement_stand_in":
         return {r["id"]: _stand_in_units(r.get("measurements") or {}) for r in records}
-    tokens = _module("aligncap_lib.speech_tokens")
-    if tokens is None or not hasattr(tokens, "unit_texts"):
-        raise RuntimeError("speech tokens (issue 4) are not available: run `aligncap tokenize` first")
-    return dict(tokens.unit_texts(layout, list(records)))
+    from aligncap_lib import speech_tokens
+
+    if not (layout.tokens / "units.jsonl").is_file():
+        raise RuntimeError(
+            f"no speech tokens in {layout.tokens}: run `aligncap tokenize --work {layout.work}` first"
+        )
+    units = speech_tokens.load_units(layout.tokens)
+    missing = [r["id"] for r in records if r["id"] not in units]
+    if missing:  # skipped by the tokenizer (bad audio): reported, read as an empty speech segment
+        print(f"captioner: {len(missing)} clip(s) without speech units, e.g. {missing[:3]}")
+    return {r["id"]: units.get(r["id"], "") for r in records}
 
 
 def _stand_in_units(measurements: Mapping[str, Any]) -> str:
@@ -75,8 +81,13 @@ def _stand_in_units(measurements: Mapping[str, Any]) -> str:
 def acoustic_clues(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str | None]]:
     """id -> measured clues (slot -> bin or None) for the student's acoustic prompt."""
     analyzer = _module("aligncap_lib.acoustic_analyzer")
-    if analyzer is not None and hasattr(analyzer, "measure_records"):
-        return {k: dict(v) for k, v in analyzer.measure_records(list(records)).items()}
+    if analyzer is not None and hasattr(analyzer, "analyze_measurements"):
+        # population norms fitted on train (the voices of test_zeroshot have no baseline at inference)
+        norms = analyzer.fit_norms([r for r in records if r.get("split") == "train"])
+        return {
+            r["id"]: dict(analyzer.analyze_measurements(r.get("measurements") or {}, r["lang"], norms))
+            for r in records
+        }
     out = {}
     for r in records:
         m = r.get("measurements") or {}

@@ -176,6 +176,7 @@ def _train_and_evaluate(
         weight_decay=cap.weight_decay,
         max_grad_norm=cap.max_grad_norm,
         save_steps=cap.save_steps,
+        logging_steps=max(1, min(10, cap.steps // 5)),  # per-step CE/KL curves even in short runs
         progress=cap.progress,
     )
     kd_lambda = kd.kd_lambda if stage == "kd" else 0.0

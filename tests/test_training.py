@@ -75,7 +75,7 @@ def test_shared_stage_and_cache(smoke_run) -> None:
     stamp = (a / "stage.json").stat().st_mtime_ns
     b = train_student(layout, "aligncap_full", 0, stage="kd", configs=configs)
     assert a == b and (b / "stage.json").stat().st_mtime_ns == stamp  # trained once, reused
-    with pytest.raises(ValueError, match="no KD teacher"):
+    with pytest.raises(ValueError, match="no stage 'kd'"):
         train_student(layout, "no_kd", 0, stage="kd", configs=configs)
 
 
