@@ -269,12 +269,25 @@ def _clause_claims(items: Items, parts: tuple[Part, ...], lang: str) -> list[Cla
     """The claims of one clause; ``items`` holds the clause's words only (part positions are relative)."""
     claims: list[Claim] = []
     last_noun = ""
-    for part in parts:
+    for n, part in enumerate(parts):
         noun_class = items[part.noun][1].noun_class if part.noun >= 0 else ""  # type: ignore[union-attr]
         if part.kind == "noun":
             last_noun = noun_class
         elif part.kind in ("predication", "attribution"):
-            claims.extend(_coord_claims(items, part.coord, noun_class, lang))
+            coord = part.coord
+            prev = parts[n - 1] if n else None
+            if (
+                part.kind == "predication"
+                and noun_class == "speech"
+                and prev is not None
+                and prev.kind == "loose"
+                and _kind(items, prev.span[0]) == "NEG"
+            ):
+                # Rule N across a verb of speaking: "isn't speaking fast", "does not speak loudly" negate the
+                # phrase that the verb leads to, as "not fast" would.
+                (mods, head), *rest = coord
+                coord = ((prev.span[0], *mods), head), *rest
+            claims.extend(_coord_claims(items, coord, noun_class, lang))
             last_noun = noun_class
         elif part.kind == "absence":
             # Rule A: "no (obvious) emotion", "没有明显的情绪" is the neutral bin; "no variation" is flat.

@@ -18,7 +18,8 @@ Rules (evaluation depends on them; the README copies them):
   the opposite extreme names it ("quiet"). A negated emotion, voice quality or middle bin ("not angry",
   "不太高兴", "not steady") claims nothing and becomes a descriptor ("not angry", "不太高兴"). Lexicalised
   negatives are entries of their own: 不满 (angry), 不安 (fearful), 不稳 (trembling), 没有起伏 (flat),
-  "no emotion" (neutral). A leading negation distributes over "or"/"nor"/也-coordination ("not loud or fast").
+  "no emotion" (neutral). A leading negation distributes over "or"/"nor"/也-coordination ("not loud or fast"),
+  and crosses a verb of speaking ("isn't speaking fast", "does not speak loudly" -> normal).
 - **Contours (rule C).** Rising/falling words ("rising intonation", 语调上扬, 渐高, 下降) are descriptors,
   canonicalised to "rising intonation"/"falling intonation" (EN) and 语调上扬/语调下降 (ZH): one rise can sit at
   any level and in a narrow or wide range, so it is evidence for neither ``pitch_level`` nor

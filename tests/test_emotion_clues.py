@@ -55,6 +55,9 @@ def test_degree_and_hedges_keep_the_value(text: str, lang: str, expected: dict[s
         ("neither fast nor slow", "en", {"rate": "normal"}),
         ("不快也不慢", "zh", {"rate": "normal"}),
         ("not loud or fast", "en", {"loudness": "normal", "rate": "normal"}),
+        ("He isn't speaking fast.", "en", {"rate": "normal"}),
+        ("She does not speak loudly or fast", "en", {"loudness": "normal", "rate": "normal"}),
+        ("The speaker is not talking very fast", "en", {"rate": "normal"}),
     ],
 )
 def test_negated_ordinal_extreme_is_the_middle_bin(text: str, lang: str, expected: dict[str, str]) -> None:
@@ -260,7 +263,8 @@ def test_cli_parse_prints_one_json_object_per_text(capsys: pytest.CaptureFixture
 
 # -- measured quality on hand-labelled fixtures ------------------------------------------------------------
 #: Per-slot F1 measured on the whole free-form fixtures (rounds 1 and 2), minus a 0.05 margin: a lexicon or
-#: grammar change that loses a caption fails here. Measured: en micro 0.992 (rate 0.958, others 1.0); zh micro
+#: grammar change that loses a caption fails here. Measured: en micro 0.992 (rate 0.958, others 1.0; 1.0 since the
+#: negation-across-a-speaking-verb rule, made for one of these captions); zh micro
 #: 0.988 (pitch_level 0.968, loudness 0.980, emotion 0.988, others 1.0).
 FREE_FLOORS = {
     "en": {"pitch_level": 0.95, "pitch_variation": 0.95, "rate": 0.90, "loudness": 0.95,
@@ -335,6 +339,16 @@ def test_secap_fixture_holds_no_caption_text() -> None:
 
 
 # -- the chart parser against the Earley reference ---------------------------------------------------------
+#: Deliberate rule changes made after the Earley reference was stored: caption -> slots now.
+CHANGED_SINCE_EARLEY = {
+    # negation across a verb of speaking (rule N)
+    "He isn't speaking fast; the pace is relaxed and the mood is neutral.": {
+        "rate": "normal",
+        "emotion": "neutral",
+    },
+}
+
+
 def test_parser_matches_the_earley_reference_parses() -> None:
     """Every caption of the reference set (free-form fixtures, 400 corpus captions of both template partitions,
     200 random lexicon strings) parses to what Lark's Earley parser gave at commit 43e22df: slots,
@@ -346,6 +360,9 @@ def test_parser_matches_the_earley_reference_parses() -> None:
     assert len(rows) >= 700 and {r["source"] for r in rows} == {"fixture", "corpus", "salad"}
     diffs = []
     for r in rows:
+        if r["text"] in CHANGED_SINCE_EARLEY:
+            assert slots(r["text"], r["lang"]) == CHANGED_SINCE_EARLEY[r["text"]]
+            continue
         got = parse_caption(r["text"], r["lang"]).to_json()
         claims = [[c.slot, c.value, c.descriptor, c.negated] for c in parse_claims(r["text"], r["lang"])]
         if got != {k: r[k] for k in got} or claims != r["claims"]:
