@@ -1,14 +1,42 @@
 """aligncap_lib: the library behind the AlignCap companion notebooks.
 
-One module per stage of the paper (Liang, Shi, Chen, EMNLP 2024, arXiv 2410.19134):
+The modules, grouped by the stage of the paper (Liang, Shi, Chen, EMNLP 2024, arXiv 2410.19134) they implement.
+The first module of each group is the stage's public face (its config, its cached stage function, its
+``aligncap`` subcommand); the others are the concepts it is built from.
 
-- ``attributes``: the shared slot schema (pitch level, pitch variation, rate, loudness, voice quality, emotion)
-- ``speech_corpus``: the synthetic emotional-speech corpus with measured ground truth, and real-data loaders
-- ``speech_tokens``: EnCodec RVQ codes fed to the LLM
-- ``emotion_clues``: the emotion grammar parser, the acoustic analyzer and the acoustic prompt
-- ``evaluation``: caption metrics, hallucination metrics, bootstrap intervals
-- ``captioner`` / ``kd_regularization`` / ``po_regularization``: the model and its two regularizers
-- ``presets`` / ``run_layout`` / ``reproducibility`` / ``reproduce`` / ``figures``: the plumbing
+Shared schema
+    ``attributes``: the slots (pitch level, pitch variation, rate, loudness, voice quality, emotion), their bins
+    and the measurement -> bin rules shared by the corpus labels and the acoustic analyzer.
+
+Speech corpus (notebook 01)
+    ``speech_corpus``; ``voices`` (espeak-ng voices), ``corpus_recipes`` (emotion recipes, rendering),
+    ``corpus_clip`` (render, measure, verify, label one clip), ``prosody`` (Praat measurement),
+    ``opensmile_check`` (the independent label check), ``degradations`` (the cross-domain split), ``captions``
+    (reference captions), ``manifest`` (the bring-your-own-data format), ``corpus_report``, ``corpus_plots``,
+    ``audio_io`` (reading, validating and resampling audio: the one place), ``secap`` (the real SECap data).
+
+Speech tokens (notebook 02)
+    ``speech_tokens``; ``speech_codec`` (EnCodec, pretrained loading, the safetensors artifact),
+    ``codebook_fitting`` (offline RVQ fitting), ``speech_units`` (how tokens enter the LLM), ``token_probe``,
+    ``tokenizer_comparison``, ``token_figures``.
+
+Emotion clues (notebook 03)
+    ``emotion_clues``; ``clue_grammar`` and ``clue_lexicon`` (the emotion grammar parser),
+    ``acoustic_analyzer`` (clues measured from audio), ``clue_quality``.
+
+Evaluation (notebook 04)
+    ``evaluation``; ``caption_tokens`` (tokenization), ``caption_metrics`` (pycocoevalcap), ``similarity``,
+    ``hallucination``, ``faithfulness``, ``bootstrap`` (intervals), ``peer_rows`` (SECap peer row, ceilings).
+
+Captioner and KD-Regularization (notebook 05)
+    ``training`` (``aligncap train``); ``captioner`` (LM, tokenizer, LoRA), ``caption_prompts``,
+    ``captioner_inputs``, ``caption_generation``, ``text_teacher``, ``kd_regularization`` (the divergence),
+    ``kd_trainer`` (the ``Trainer`` subclass), ``variants``, ``variant_evaluation``, ``results_summary``.
+
+Plumbing
+    ``presets`` (stage configs and presets), ``run_layout`` (paths and the stage cache), ``reproducibility``
+    (seeds, threads, snapshots, results JSON), ``reproduce`` (papermill), ``figures`` (the one figure helper),
+    ``cli`` (the ``aligncap`` command).
 """
 
 __version__ = "0.1.0.dev0"
