@@ -33,7 +33,7 @@ from aligncap_lib.corpus_recipes import (
 )
 from aligncap_lib.degradations import UNKNOWABLE, degrade
 from aligncap_lib.opensmile_check import opensmile_measure
-from aligncap_lib.prosody import _frame_db, measure
+from aligncap_lib.prosody import _frame_db, level_contour, measure
 from aligncap_lib.voices import Voice, all_voices, count_syllables
 
 VOICES: dict[str, Voice] = {v.id: v for v in all_voices()}
@@ -118,7 +118,12 @@ def make_clip(
             stretch = 1 + sig["final_share"] * (100 / sig["final_rate"] - 1)
             ctl["speed"] = round(float(np.clip(ctl["speed"] * stretch, 80, 450)))
             raw, sr = render(spoken, plan.lang, voice, plan.intent["voice_quality"], ctl, data_path)
-            raw = apply_envelope(raw, sr, sig["envelope_db"], sig["attack_db"], sig["final_db"])
+            # The signature *sets* the level contour, as the gain sets the level: the rendering's own contour
+            # (it differs by language and sentence: espeak-ng's Mandarin rises about 6 dB) is removed first.
+            own = np.nan_to_num(np.array(level_contour(raw, sr)))
+            raw = apply_envelope(
+                raw, sr, sig["envelope_db"] - own[0], sig["attack_db"] - own[1], sig["final_db"] - own[2]
+            )
             wave = apply_gain_to(raw, active_dbfs(raw), ctl["target_loudness"])
             m = measure(wave, sr, syllables=syllables)
             bins = bin_measurements(m, norm)

@@ -79,64 +79,64 @@ RECIPES: Mapping[str, Mapping[str, Mapping[str, float]]] = {
 #: Emotion *signatures*: cues beyond the five slots, applied to every clip of the emotion (independent ones
 #: too), so that the emotion stays audible when the slots are drawn independently of it. A recipes-only corpus
 #: with 40 % independent clips let a Praat-feature probe recognise the emotion at only 0.36 (English, 308
-#: clips); the signatures are measured by ``prosody.measure``'s contour and pause features. Per emotion:
-#: ``final_rate``: SSML
-#: rate (percent) of the last word (< 100: final lengthening); ``envelope_db``: intensity change from the
-#: first to the last active frame (a digital linear-in-dB ramp: crescendo > 0, fading < 0); ``attack_db``:
-#: extra level of the first 30 % of the utterance (a forceful onset); ``final_db``: extra level of the last
-#: 30 % (an exclaimed ending); ``pauses``: (min, max) number of
-#: breaks and their length range in ms. Each (lo, hi) pair is drawn uniformly per clip. Our design, after
-#: the broad strokes of the literature (sad: lengthened, fading, long pauses; surprised: an exclaimed ending;
-#: fearful: hesitation pauses; angry: a forceful onset; happy: rising energy). A final f0 rise/fall through
-#: SSML ``<prosody pitch>`` on the last word was tried and dropped: espeak-ng moved the measured final f0 by
-#: under 1 st while widening the f0 range, so flat clips failed verification (pitch-variation agreement
-#: before verification fell from 0.81 to 0.62).
+#: clips); the signatures are measured by ``prosody.measure``'s level-contour and pause features. Per emotion:
+#: ``final_rate``: SSML rate (percent) of the last word (< 100: final lengthening); ``envelope_db``: level
+#: change from the first to the last active frame (crescendo > 0, fading < 0); ``attack_db``: extra level of
+#: the first 30 % of the utterance (a forceful onset); ``final_db``: extra level of the last 30 % (an
+#: exclaimed ending); ``pauses``: (min, max) number of breaks and their length range in ms. Each (lo, hi) pair
+#: is drawn uniformly per clip. The three level numbers are *targets* of the measured contour (the clip
+#: removes the rendering's own contour first, see ``corpus_clip``); the neutral spans cover the declination
+#: of ordinary speech. Our design, after the broad strokes of the literature (sad: lengthened, fading, long
+#: pauses; surprised: an exclaimed ending; fearful: hesitation pauses; angry: a forceful onset; happy: rising
+#: energy). A final f0 rise/fall through SSML ``<prosody pitch>`` on the last word was tried and dropped:
+#: espeak-ng moved the measured final f0 by under 1 st while widening the f0 range, so flat clips failed
+#: verification (pitch-variation agreement before verification fell from 0.81 to 0.62).
 SIGNATURES: Mapping[str, Mapping[str, tuple[float, float]]] = {
     "neutral": {
         "final_rate": (95, 105),
-        "envelope_db": (-1, 1),
-        "attack_db": (0, 0),
-        "final_db": (0, 0),
+        "envelope_db": (-5, 1),
+        "attack_db": (-1.5, 1.5),
+        "final_db": (-1.5, 1.5),
         "pauses": (0, 0),
         "pause_ms": (200, 300),
     },
     "happy": {
         "final_rate": (100, 110),
-        "envelope_db": (7, 10),
-        "attack_db": (0, 0),
-        "final_db": (0, 0),
+        "envelope_db": (3, 9),
+        "attack_db": (-1.5, 1.5),
+        "final_db": (-1.5, 1.5),
         "pauses": (0, 0),
         "pause_ms": (200, 300),
     },
     "sad": {
         "final_rate": (55, 65),
-        "envelope_db": (-9, -6),
-        "attack_db": (0, 0),
-        "final_db": (0, 0),
+        "envelope_db": (-11, -6),
+        "attack_db": (-1.5, 1.5),
+        "final_db": (-1.5, 1.5),
         "pauses": (1, 2),
         "pause_ms": (450, 650),
     },
     "angry": {
         "final_rate": (115, 130),
-        "envelope_db": (-1, 1),
-        "attack_db": (5, 7),
-        "final_db": (0, 0),
+        "envelope_db": (-5, 1),
+        "attack_db": (3, 7),
+        "final_db": (-1.5, 1.5),
         "pauses": (0, 0),
         "pause_ms": (200, 300),
     },
     "fearful": {
         "final_rate": (100, 110),
-        "envelope_db": (-1, 1),
-        "attack_db": (0, 0),
-        "final_db": (0, 0),
+        "envelope_db": (-5, 1),
+        "attack_db": (-1.5, 1.5),
+        "final_db": (-1.5, 1.5),
         "pauses": (2, 3),
         "pause_ms": (200, 300),
     },
     "surprised": {
         "final_rate": (85, 95),
-        "envelope_db": (-1, 1),
-        "attack_db": (0, 0),
-        "final_db": (5, 7),
+        "envelope_db": (-5, 1),
+        "attack_db": (-1.5, 1.5),
+        "final_db": (3, 7),
         "pauses": (0, 0),
         "pause_ms": (200, 300),
     },

@@ -177,6 +177,17 @@ def measure(
     return {k: float(v) for k, v in out.items()}
 
 
+def level_contour(wave: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
+    """``(intensity_slope_db, intensity_attack_db, intensity_final_db)`` of :func:`measure` alone (no pitch
+    analysis): ``wave`` float ``[T]`` at ``sample_rate`` Hz; NaNs for a silent wave."""
+    db = _frame_db(np.asarray(wave, dtype=np.float64), sample_rate)
+    active = (db > db.max() - ACTIVE_RANGE_DB) & (db > ACTIVE_FLOOR_DBFS)
+    if not active.any():
+        return float("nan"), float("nan"), float("nan")
+    first, last = int(np.argmax(active)), int(len(active) - 1 - np.argmax(active[::-1]))
+    return _level_contour(db, active, first, last)
+
+
 def _level_contour(db: np.ndarray, active: np.ndarray, first: int, last: int) -> tuple[float, float, float]:
     """(dB change across the active span, extra dB of its first 30 %, extra dB of its last 30 %) by least
     squares on [1, u, u < 0.3, u > 0.7]; NaN for fewer than 10 active frames."""
