@@ -45,10 +45,9 @@ class SpeechTokensConfig(StageConfig):
 
     codec: str = result_field("fit")  # "fit" offline (no weights downloadable here); "pretrained" for paper
     pretrained_path: str | None = result_field(None)  # file or folder; None: the torch hub cache
-    n_q: int = result_field(4)  # codebooks fitted and stored (4 x 8 bits x 75 Hz = 2.4 kbps)
-    bins: int = result_field(
-        128
-    )  # codes per codebook: 1,024 left ~900 unused (FINDINGS); 64-256 probed alike
+    n_q: int = result_field(4)  # codebooks fitted and stored (4 x 6 bits x 75 Hz = 1.8 kbps)
+    # codes per codebook: EnCodec's 1,024 left ~900 unused (FINDINGS); of 64, 128, 256, 64 probed best
+    bins: int = result_field(64)
     encoder_filters: int = result_field(16)  # SEANet base width; EnCodec's 32 is ~3x slower, random anyway
     fit_method: str = result_field("kmeans")  # compared with "ema" in notebook 02
     kmeans_iters: int = result_field(15)  # Lloyd iterations; the assignment moves < 1% after ~10

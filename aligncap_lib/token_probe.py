@@ -5,8 +5,9 @@ For each ground-truth slot, a logistic regression on standardized features is tr
 
 - ``accuracy``: features = :func:`speech_units.pooled_statistics` of the unit text the LLM reads;
 - ``chance``: the share of the most frequent class among the test labels;
-- ``ceiling``: the same probe on the clips' own blind Praat features from the manifest (:data:`PRAAT_FEATURES`:
-  no generator settings, no syllable count from the text, no voice-family norm, none of which the tokens see).
+- ``ceiling``: the same probe on the clips' own Praat measurements from the manifest, blind ones only
+  (:func:`blind_features`: no generator settings, no syllable count from the text, no voice-family norm, none of
+  which the tokens see).
 
 Clips whose label is ``null`` (unverifiable) are left out of that slot's probe.
 """
@@ -20,17 +21,23 @@ import numpy as np
 
 from aligncap_lib.attributes import SLOTS
 
-#: Blind Praat measurements (prosody.measure) used for the ceiling.
-PRAAT_FEATURES: tuple[str, ...] = (
-    "duration_s", "speech_s", "articulation_s", "pause_share", "voiced_share", "f0_median_st", "f0_range_st",
-    "f0_tremor_st", "rms_dbfs", "jitter_local", "shimmer_local", "hnr_db", "nuclei_per_s",
-)  # fmt: skip
+#: Manifest measurements the ceiling leaves out: generator settings (not measured from the audio), the syllable
+#: count and what is derived from it (read from the text, which the tokens never see), and the voice-family
+#: pitch norm (metadata: a listener of one clip does not know the speaker's family).
+NOT_BLIND: tuple[str, ...] = ("syllables", "syllables_per_s", "f0_norm_hz")
 
 
-def praat_matrix(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """``float64 [N, len(PRAAT_FEATURES)]`` from the manifest rows' ``measurements`` (NaN where missing)."""
+def blind_features(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The measurement names every row has, minus :data:`NOT_BLIND` and ``*_setting``, sorted."""
+    common = set.intersection(*(set(r.get("measurements") or {}) for r in rows)) if rows else set()
+    return sorted(k for k in common if k not in NOT_BLIND and not k.endswith("_setting"))
+
+
+def praat_matrix(rows: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None) -> np.ndarray:
+    """``float64 [N, F]`` of the rows' measurements ``names`` (default :func:`blind_features`; NaN if absent)."""
+    names = blind_features(rows) if names is None else names
     return np.array(
-        [[float(r.get("measurements", {}).get(k, np.nan) or np.nan) for k in PRAAT_FEATURES] for r in rows],
+        [[float((r.get("measurements") or {}).get(k, np.nan) or np.nan) for k in names] for r in rows],
         dtype=np.float64,
     )
 
