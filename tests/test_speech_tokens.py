@@ -233,3 +233,30 @@ def test_config_validates():
     with pytest.raises(ValueError, match="pretrained"):
         SpeechTokensConfig(codec="pretrained")
     assert chance(["a", "a", "b"]) == pytest.approx(2 / 3)
+
+
+def test_stage_tokenizes_with_a_local_pretrained_checkpoint(tmp_path):
+    model = speech_codec.build_codec(n_q=32, bins=1024, encoder_filters=32, seed=5)
+    gen = torch.Generator().manual_seed(0)
+    for layer in model.quantizer.vq.layers:  # stand-in "trained" codebooks (encodec's start empty)
+        layer._codebook.embed.copy_(torch.randn(1024, 128, generator=gen) * 0.05)
+        layer._codebook.inited.fill_(1.0)
+    raw = tmp_path / "raw.th"
+    torch.save(model.state_dict(), raw)
+    ckpt = raw.rename(tmp_path / f"encodec_24khz-{speech_codec.sha256_file(raw)[:8]}.th")
+    manifest = _corpus(tmp_path / "corpus")
+    config = SpeechTokensConfig(
+        codec="pretrained", pretrained_path=str(ckpt), n_q=2, bins=1024, encoder_filters=32, max_positions=20
+    )
+    (tmp_path / "out").mkdir()
+    summary = build_tokens(config, manifest, tmp_path / "out", tmp_path / "cache")
+    assert summary["tokenized"] == 6 and not summary["fitted_now"]
+    expected = speech_codec.encode(model, [speech_codec_wave(manifest, "c0", config)], 2)[0]
+    assert torch.equal(load_codes(tmp_path / "out")["c0"], expected)
+
+
+def speech_codec_wave(manifest: Path, cid: str, config: SpeechTokensConfig) -> np.ndarray:
+    from aligncap_lib.speech_tokens import load_clip, read_manifest
+
+    row = next(r for r in read_manifest(manifest) if r["id"] == cid)
+    return load_clip(manifest.parent / row["audio"], config)
