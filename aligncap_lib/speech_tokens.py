@@ -84,6 +84,16 @@ def speech_unit_vocabulary(config: SpeechTokensConfig) -> list[str]:
     return speech_units.vocabulary(c.unit_codebooks, c.bins, c.stack, c.max_positions, c.max_frames)
 
 
+def unit_vocabulary(layout: RunLayout) -> list[str]:
+    """The added tokens for the tokens built in ``layout.tokens`` (their saved config), else for the preset."""
+    saved = Path(layout.tokens) / "config.json"
+    if saved.is_file():
+        config = SpeechTokensConfig(**json.loads(saved.read_text(encoding="utf-8")))
+    else:
+        config = SpeechTokensConfig.for_preset(layout.preset)
+    return speech_unit_vocabulary(config)
+
+
 def units_to_text(codes: torch.Tensor, config: SpeechTokensConfig) -> str:
     """Codes ``[n_q, T]`` at 75 Hz -> the speech part of a prompt (see :mod:`speech_units`)."""
     return speech_units.units_to_text(
@@ -210,6 +220,9 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
         if not f.exists():
             np.save(f, c.numpy().astype(np.int16))
     shutil.copyfile(info["artifact"], out / "codec.safetensors")
+    (out / "config.json").write_text(
+        json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     ids = [r["id"] for r in rows if r["id"] in codes]
     save_file({cid: codes[cid].to(torch.int16).contiguous() for cid in ids}, str(out / "codes.safetensors"))
     with open(out / "units.jsonl", "w", encoding="utf-8") as fh:

@@ -11,12 +11,14 @@ import torch
 
 from aligncap_lib import codebook_fitting, speech_codec, speech_units
 from aligncap_lib.audio_io import AudioError, write_wav
+from aligncap_lib.run_layout import RunLayout
 from aligncap_lib.speech_tokens import (
     SpeechTokensConfig,
     build_tokens,
     load_codes,
     load_units,
     speech_unit_vocabulary,
+    unit_vocabulary,
     units_to_text,
 )
 from aligncap_lib.token_probe import chance, probe_all
@@ -160,6 +162,10 @@ def test_stage_skips_bad_clips_and_second_run_tokenizes_nothing(tmp_path):
     assert (tmp_path / "a" / "codec.safetensors").read_bytes() == (
         tmp_path / "b" / "codec.safetensors"
     ).read_bytes()
+    layout = RunLayout(preset="smoke", work=tmp_path)
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "config.json").write_bytes((tmp_path / "a" / "config.json").read_bytes())
+    assert unit_vocabulary(layout) == speech_unit_vocabulary(config)
     units = load_units(tmp_path / "a")
     assert all(speech_units.count_positions(u) <= config.max_positions for u in units.values())
     probe = probe_all([json.loads(x) for x in manifest.read_text().splitlines()][:6],
