@@ -9,17 +9,21 @@
 The summary is rebuilt from what the run folder holds, so later stages extend it by writing the same files:
 a variant's *final* stage is the last of its ``stages`` whose folder exists (``po`` once the PO issue has
 trained it, else ``kd``/``sft``; ``eval`` for the variants that train nothing), and each stage folder holds
-``eval/<split>_<lang>.pkl`` (per-clip statistics of :func:`aligncap_lib.evaluation.evaluate_captions`).
+``eval/<split>_<lang>.json`` (per-clip statistics of :func:`aligncap_lib.evaluation.evaluate_captions`, written
+by :func:`save_result`: plain JSON, no pickles; each statistic function is stored by name).
 ``mean`` is the mean over seeds and ``ci95`` the hierarchical bootstrap over seeds, then clips
 (:func:`aligncap_lib.evaluation.over_seeds`), with the evaluation config's resamples and RNG seed.
 """
 
 from __future__ import annotations
 
-import pickle
+import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from aligncap_lib.variants import VARIANT_ORDER, get_variant
 
@@ -43,13 +47,79 @@ def seeds_of(layout: Any, variant: str) -> list[int]:
     return sorted(s for s in found if final_stage_dir(layout, variant, s) is not None)
 
 
+def _statistic_names() -> dict[str, Any]:
+    """name -> statistic function of :func:`aligncap_lib.evaluation.evaluate_captions` (JSON stores names)."""
+    from aligncap_lib import bootstrap as bs
+    from aligncap_lib.caption_metrics import meteor_from_stats
+    from aligncap_lib.evaluation import _bleu_order
+
+    return {
+        "mean": bs.mean_statistic,
+        "ratio": bs.ratio_statistic,
+        "meteor": meteor_from_stats,
+        "bleu_order": _bleu_order,
+    }
+
+
+def _statistic_to_json(fn: Any) -> dict[str, Any]:
+    names = {f: n for n, f in _statistic_names().items()}
+    if isinstance(fn, functools.partial) and fn.func in names and not fn.args:
+        return {"fn": names[fn.func], **fn.keywords}
+    if fn in names:
+        return {"fn": names[fn]}
+    raise ValueError(f"statistic {fn!r} has no JSON name; add it to results_summary._statistic_names")
+
+
+def save_result(result: Any, path: Path) -> Path:
+    """Write an :class:`aligncap_lib.evaluation.EvaluationResult` (its breakdowns and intervals left out) as
+    JSON: metrics, notes, clip ids, per-clip statistics {key: {"dtype", "data" [N, K]}} and each metric's
+    statistic by name. Floats are not rounded (unlike ``write_json``): they round-trip exactly."""
+    payload = {
+        "lang": result.lang,
+        "ids": list(result.ids),
+        "metrics": result.metrics,
+        "notes": result.notes,
+        "stats": {k: {"dtype": str(v.dtype), "data": v.tolist()} for k, v in result.stats.items()},
+        "statistics": {k: _statistic_to_json(f) for k, f in result.statistics.items()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: a killed run leaves no half-written file
+    return path
+
+
+def read_result(path: Path) -> Any:
+    """The :class:`aligncap_lib.evaluation.EvaluationResult` stored by :func:`save_result`."""
+    from aligncap_lib.evaluation import EvaluationResult
+
+    d = json.loads(Path(path).read_text(encoding="utf-8"))
+    fns = _statistic_names()
+    statistics = {}
+    for key, spec in d["statistics"].items():
+        kwargs = {k: v for k, v in spec.items() if k != "fn"}
+        fn = fns[spec["fn"]]
+        statistics[key] = functools.partial(fn, **kwargs) if kwargs else fn
+    stats = {k: np.asarray(v["data"], dtype=v["dtype"]) for k, v in d["stats"].items()}
+    return EvaluationResult(
+        lang=d["lang"],
+        ids=tuple(d["ids"]),
+        metrics=d["metrics"],
+        stats=stats,
+        statistics=statistics,
+        intervals={},
+        notes=d["notes"],
+        breakdowns={},
+    )
+
+
 def load_results(stage_dir: Path) -> dict[tuple[str, str], Any]:
     """(split, lang) -> the stored :class:`aligncap_lib.evaluation.EvaluationResult` of one stage folder."""
     out = {}
-    for path in sorted((stage_dir / "eval").glob("*.pkl")):
+    for path in sorted((stage_dir / "eval").glob("*.json")):
         split, lang = path.stem.rsplit("_", 1)
-        with open(path, "rb") as fh:
-            out[(split, lang)] = pickle.load(fh)  # our own cache, written by training.score_hyps
+        out[(split, lang)] = read_result(path)
     return out
 
 

@@ -3,7 +3,7 @@ variant and seed, cached by fingerprint, resumable after a kill.
 
 Layout: ``runs/<preset>/models/<owner>/seed<k>/<stage>/`` with ``adapter/`` (peft, safetensors), ``merged/``
 (a plain causal LM in safetensors: what PO and export start from), ``hyps/<split>_<lang>.json``,
-``eval/<split>_<lang>.pkl`` (per-clip statistics for the summary's intervals), ``log.json`` (per-step CE and
+``eval/<split>_<lang>.json`` (per-clip statistics for the summary's intervals), ``log.json`` (per-step CE and
 KL) and ``results.json``. ``<owner>`` is the variant that owns a shared stage (``aligncap_full``'s ``kd`` is
 ``no_po``'s). While training, checkpoints go to ``<stage>.partial/``; a re-run resumes from the newest one and
 writes a byte-identical ``results.json`` (tested). Stages are a registry: the PO issue adds ``po``.
@@ -12,8 +12,6 @@ writes a byte-identical ``results.json`` (tested). Stages are a registry: the PO
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import pickle
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -279,9 +277,9 @@ def score_hyps(
         intervals=False,
     )
     write_json(work / "hyps" / f"{name}.json", hyps)
-    (work / "eval").mkdir(parents=True, exist_ok=True)
-    with open(work / "eval" / f"{name}.pkl", "wb") as fh:
-        pickle.dump(dataclasses.replace(result, breakdowns={}), fh)
+    from aligncap_lib.results_summary import save_result
+
+    save_result(result, work / "eval" / f"{name}.json")
     return {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
 
 
