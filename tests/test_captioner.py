@@ -196,3 +196,22 @@ def test_config_validates() -> None:
     with pytest.raises(ValueError, match="divisible"):
         CaptionerConfig(d_model=30, n_heads=4)
     assert TINY.decoding_settings() == {"strategy": "greedy", "max_new_tokens": 48}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(("view", "role"), [("text", "teacher"), ("speech", "student"), ("text", "student")])
+def test_generation_reads_exactly_the_training_prompt(lang: str, view: str, role: str) -> None:
+    """The teacher gate generates from the prompt it was trained on: same ids (no BOS, no extra space), the
+    caption following ``Caption:``/``描述：`` directly (issue 7: a gate at 0.30 was checked against this)."""
+    from aligncap_lib.caption_prompts import example_prompt
+
+    tok = tiny_tokenizer()
+    for ex in fake_examples(6, lang=lang):
+        feats = encode_example(
+            tok, ex, input_view=view, input_role=role, teacher_view=None, max_caption_tokens=200
+        )
+        n_prompt = sum(1 for y in feats["labels"] if y == -100)
+        at_generation = tok([example_prompt(ex, view, role)], add_special_tokens=False)["input_ids"][0]
+        assert feats["input_ids"][:n_prompt] == at_generation
+        caption = feats["input_ids"][n_prompt:-1]
+        assert tok.decode(caption, skip_special_tokens=True) == ex.caption  # decodes to the parser's text
