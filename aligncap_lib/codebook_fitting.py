@@ -117,7 +117,8 @@ def fit_rvq_ema(
     seed: int = 0,
 ) -> list[int]:
     """Fit with encodec's own train-mode forward (k-means init on the first batch, then EMA + dead-code
-    replacement). The init k-means is swapped for :func:`kmeans` (same result up to the init, ~70x faster).
+    replacement). The init k-means is swapped for :func:`kmeans` (the same Lloyd iterations; encodec's
+    ``n x K x D`` form took 66-80 s per batch on CPU, FINDINGS).
 
     ``frames [N, D]``; returns the number of codes used on the fitting frames, per codebook.
     """
