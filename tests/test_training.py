@@ -92,3 +92,33 @@ def test_summary_shape(smoke_run, monkeypatch) -> None:
     assert cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
     assert "aligncap_full" in summary["aggregate"]  # reads no_po's shared KD stage until PO exists
     assert Path(results_summary.final_stage_dir(layout, "aligncap_full", 0)).name == "kd"
+
+
+def test_transcript_augmentation_changes_only_transcripts() -> None:
+    """A share of examples gets a pseudo-transcript built from its own language's train transcripts; captions,
+    clues and the clue-dropout draws stay as without augmentation; the same seed gives the same examples."""
+    from aligncap_lib.text_teacher import teacher_examples
+
+    records = [
+        {"id": f"{lang}{i}", "lang": lang, "split": "train", "text": text, "captions": [cap] * 2}
+        for i in range(40)
+        for lang, text, cap in (
+            ("en", f"the red door number {i} opens.", "The speaker sounds happy, with a high pitch."),
+            ("zh", "我们明天去海边。", "说话人语速较快，情绪开心。"),
+        )
+    ]
+    plain = teacher_examples(records, 2, 0.2, seed=3)
+    aug = teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=0.5)
+    assert aug == teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=0.5)
+    assert [(e.id, e.caption, e.teacher_clues) for e in aug] == [
+        (e.id, e.caption, e.teacher_clues) for e in plain
+    ]
+    changed = [a for a, p in zip(aug, plain, strict=True) if a.transcript != p.transcript]
+    assert 0.3 < len(changed) / len(aug) < 0.7
+    en_words = {w for r in records if r["lang"] == "en" for w in r["text"].split()}
+    for e in changed:
+        if e.lang == "en":
+            assert set(e.transcript[:-1].split()) <= en_words and 3 <= len(e.transcript.split()) <= 10
+        else:
+            assert set(e.transcript[:-1]) <= set("我们明天去海边")
+    assert teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=0.0) == plain
