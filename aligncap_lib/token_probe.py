@@ -7,7 +7,14 @@ For each ground-truth slot, a logistic regression on standardized features is tr
 - ``chance``: the share of the most frequent class among the test labels;
 - ``ceiling``: the same probe on the clips' own Praat measurements from the manifest, blind ones only
   (:func:`blind_features`: no generator settings, no syllable count from the text, no voice-family norm, none of
-  which the tokens see).
+  which the tokens see), plus the :func:`listener_cues` a listener of one clip has: the speaker's gender (audible)
+  and the language (in the captioner's prompt as its language tag).
+
+Both probes get the language tag (the LLM reads it next to the tokens); only the ceiling gets the gender, which
+the tokens must carry themselves. Why the gender belongs in the ceiling: ``pitch_level`` is the median f0
+relative to the norm of the speaker's family (language x gender, :data:`voices.FAMILY_F0_NORM_HZ`), so
+"high" for a man is "low" for a woman. Without the gender the Praat ceiling for pitch level was 0.54 on the
+cpu preset's unseen voices; with it 0.87 (measured, issue 4's note).
 
 Clips whose label is ``null`` (unverifiable) are left out of that slot's probe.
 """
@@ -31,6 +38,22 @@ def blind_features(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The measurement names every row has, minus :data:`NOT_BLIND` and ``*_setting``, sorted."""
     common = set.intersection(*(set(r.get("measurements") or {}) for r in rows)) if rows else set()
     return sorted(k for k in common if k not in NOT_BLIND and not k.endswith("_setting"))
+
+
+def language_cue(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """``float64 [N, 1]``: 1.0 for Chinese rows (the captioner's language tag), else 0.0."""
+    return np.array([[float(r.get("lang") == "zh")] for r in rows], dtype=np.float64)
+
+
+def listener_cues(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """``float64 [N, 3]``: female, Chinese, and their product (the four voice families as a linear model's
+    offsets). A row without a ``gender`` gets NaN there (imputed by the probe)."""
+    out = []
+    for r in rows:
+        female = {"female": 1.0, "male": 0.0}.get(str(r.get("gender")), np.nan)
+        zh = float(r.get("lang") == "zh")
+        out.append([female, zh, female * zh])
+    return np.array(out, dtype=np.float64)
 
 
 def praat_matrix(rows: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None) -> np.ndarray:
@@ -82,9 +105,12 @@ def probe_all(
 ) -> dict[str, dict[str, float | int | None]]:
     """``{slot: {"accuracy", "chance", "ceiling", "n_train", "n_test"}}`` for rows aligned with ``features [N, F]``.
 
+    ``features`` get the :func:`language_cue` appended; the ceiling's Praat features the :func:`listener_cues`.
+
     A slot with fewer than 2 classes in train or no test labels gets ``None`` numbers and its counts.
     """
-    praat = praat_matrix(rows)
+    praat = np.concatenate([praat_matrix(rows), listener_cues(rows)], axis=1)
+    features = np.concatenate([np.asarray(features, dtype=np.float64), language_cue(rows)], axis=1)
     out: dict[str, dict[str, float | int | None]] = {}
     for slot in slots:
         labels = [(r.get("attributes") or {}).get(slot) for r in rows]

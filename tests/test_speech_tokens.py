@@ -266,3 +266,31 @@ def speech_codec_wave(manifest: Path, cid: str, config: SpeechTokensConfig) -> n
 
     row = next(r for r in read_manifest(manifest) if r["id"] == cid)
     return load_clip(manifest.parent / row["audio"], config)
+
+
+def test_ceiling_knows_the_speakers_gender_and_both_probes_the_language():
+    """pitch_level is f0 relative to the family norm, so "high" for a man can be lower than "low" for a woman:
+    from f0 alone no linear probe separates it; with the listener cues (gender, language) the ceiling does."""
+    from aligncap_lib.token_probe import language_cue, listener_cues
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(240):
+        gender = ("male", "female")[i % 2]
+        norm = 100.0 if gender == "male" else 200.0
+        level = ("low", "normal", "high")[(i // 2) % 3]
+        f0 = norm * 2 ** ({"low": -4, "normal": 0, "high": 4}[level] / 12 + rng.normal(0, 0.02))
+        rows.append({"split": "train" if i < 180 else "test_zeroshot", "lang": ("en", "zh")[(i // 6) % 2],
+                     "gender": gender, "attributes": {"pitch_level": level},
+                     "measurements": {"f0_median_hz": f0, "f0_norm_hz": norm}})  # fmt: skip
+    assert listener_cues(rows[:2]).tolist() == [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    assert language_cue(rows[6:7]).tolist() == [[1.0]]
+    assert (
+        listener_cues([{"lang": "en"}])[0, 0] != listener_cues([{"lang": "en"}])[0, 0]
+    )  # NaN: unknown gender
+    f0_only = np.array([[r["measurements"]["f0_median_hz"]] for r in rows])
+    probe = probe_all(rows, f0_only, slots=["pitch_level"])["pitch_level"]
+    assert probe["ceiling"] >= 0.95  # f0 + gender
+    assert (
+        probe["accuracy"] < 0.8
+    )  # the same f0 without the gender (the tokens' probe gets the language only)
