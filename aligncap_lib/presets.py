@@ -156,7 +156,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "opensmile_clips": 24,
         },
         # captioner/teacher/kd (issue 7): plumbing in seconds; the smoke teacher cannot follow clues, so its
-        # gate is off (0.0) here and on (0.95) at cpu. Units: a measurement stand-in until speech_tokens lands.
+        # gate is off (0.0) here and on at cpu. Units: the smoke speech tokens of notebook 02.
         "captioner": {
             "vocab_size": 800,
             "n_layers": 2,
@@ -168,13 +168,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "save_steps": 4,
             "eval_splits": ("test_zeroshot",),
             "max_new_tokens": 24,
-            "unit_source": "measurement_stand_in",
         },
         "teacher": {
             "steps": 40,
             "batch_size": 16,
             "gate_threshold": 0.0,
-            "unit_source": "measurement_stand_in",
         },
         "kd": {"lora_r": 4, "lora_alpha": 8},
     },

@@ -184,3 +184,162 @@ def write_summary(layout: Any) -> Path:
     summary["config"] = {"preset": layout.preset, "stages": configs}
     summary["environment"] = environment_snapshot()
     return write_json(layout.results / "summary.json", summary)
+
+
+def stage_results(
+    layout: Any, variant: str, stage: str | None = None, seeds: list[int] | None = None
+) -> dict[int, dict[tuple[str, str], Any]]:
+    """seed -> (split, lang) -> stored result of ``variant``'s ``stage`` (default: its final stage)."""
+    out = {}
+    for seed in seeds if seeds is not None else seeds_of(layout, variant):
+        if stage is None:
+            folder = final_stage_dir(layout, variant, seed)
+        else:
+            v = get_variant(variant)
+            folder = layout.model(v.owner(stage) if stage in v.stages else variant, seed) / stage
+        if folder is not None and (folder / "eval").is_dir():
+            out[seed] = load_results(folder)
+    return out
+
+
+def paired_over_seeds(
+    a: dict[int, dict[tuple[str, str], Any]],
+    b: dict[int, dict[tuple[str, str], Any]],
+    split: str,
+    lang: str,
+    metric: str,
+    config: Any,
+) -> dict[str, Any]:
+    """A minus B on ``metric`` with the paired hierarchical interval over the seeds both have (seeds, then
+    clips, the same draws for both); ``{"diff", "ci95", "a", "b", "n_seeds"}``."""
+    from aligncap_lib import bootstrap as bs
+
+    seeds = sorted(s for s in set(a) & set(b) if (split, lang) in a[s] and (split, lang) in b[s])
+    if not seeds:
+        raise ValueError(f"no seed has both results for {split}/{lang}")
+    ra, rb = [a[s][(split, lang)] for s in seeds], [b[s][(split, lang)] for s in seeds]
+    if any(x.ids != y.ids for x, y in zip(ra, rb, strict=True)):
+        raise ValueError(f"{split}/{lang}: A and B were scored on different clips")
+    iv = bs.paired_difference(
+        np.stack([r.stats[metric] for r in ra]),
+        np.stack([r.stats[metric] for r in rb]),
+        ra[0].statistics[metric],
+        n_resamples=config.n_bootstrap,
+        confidence=config.confidence,
+        seed=config.bootstrap_seed,
+    )
+    return {"diff": iv.point, "ci95": [iv.low, iv.high], "a": _seed_mean(ra, metric), "b": _seed_mean(rb, metric),
+            "n_seeds": len(seeds)}  # fmt: skip
+
+
+def _seed_mean(results: list[Any], metric: str) -> float | None:
+    """Mean over seeds of a metric; None where no seed defines it (e.g. a ratio with no denominator)."""
+    values = [r.metrics.get(metric) for r in results if r.metrics.get(metric) is not None]
+    return float(np.mean(values)) if values else None
+
+
+def mean_over_seeds(
+    results: dict[int, dict[tuple[str, str], Any]], split: str, lang: str, metric: str, config: Any
+) -> dict[str, Any]:
+    """Mean over seeds of ``metric`` with the hierarchical interval: ``{"mean", "ci95", "n_seeds"}``."""
+    from aligncap_lib.evaluation import over_seeds
+
+    seeded = [results[s][(split, lang)] for s in sorted(results) if (split, lang) in results[s]]
+    if not seeded:
+        raise ValueError(f"no result for {split}/{lang}")
+    iv = over_seeds(seeded, metric, n_resamples=config.n_bootstrap, confidence=config.confidence,
+                    seed=config.bootstrap_seed)  # fmt: skip
+    return {"mean": iv.point, "ci95": [iv.low, iv.high], "n_seeds": len(seeded)}
+
+
+def kl_over_seeds(layout: Any, variant: str, stage: str, config: Any) -> dict[str, Any]:
+    """The held-out (``valid``) speech-vs-text KL of ``variant``'s ``stage``: mean over seeds with the
+    hierarchical interval, from each seed's ``valid_kl.json``; ``{"mean", "ci95", "n_seeds", "per_seed"}``."""
+    from aligncap_lib import bootstrap as bs
+
+    v = get_variant(variant)
+    per_seed = {}
+    for seed in seeds_of(layout, variant) or [0]:
+        path = layout.model(v.owner(stage), seed) / stage / "valid_kl.json"
+        if path.is_file():
+            per_seed[seed] = json.loads(path.read_text(encoding="utf-8"))
+    if not per_seed:
+        raise FileNotFoundError(f"no valid_kl.json for {variant}/{stage}: train it first")
+    ids = {tuple(d["ids"]) for d in per_seed.values()}
+    if len(ids) != 1:
+        raise ValueError(f"{variant}/{stage}: seeds measured the KL on different clips")
+    stats = np.stack([bs.as_mean_stats(np.asarray(d["kl"])) for d in per_seed.values()])
+    iv = bs.hierarchical_interval(stats, bs.mean_statistic, n_resamples=config.n_bootstrap,
+                                  confidence=config.confidence, seed=config.bootstrap_seed)  # fmt: skip
+    return {"mean": iv.point, "ci95": [iv.low, iv.high], "n_seeds": len(per_seed),
+            "per_seed": {s: float(np.mean(d["kl"])) for s, d in per_seed.items()}}  # fmt: skip
+
+
+#: Issue 7's quality bar: ``no_po`` beats each of these on ``test_zeroshot`` English, on each metric, with
+#: non-overlapping intervals.
+QUALITY_BAR_BASELINES: tuple[str, ...] = ("trivial_random", "trivial_majority", "shuffled_speech")
+QUALITY_BAR_METRICS: tuple[str, ...] = ("cider", "slot_accuracy")
+
+
+def quality_bar(
+    layout: Any, config: Any, *, split: str = "test_zeroshot", lang: str = "en", model: str = "no_po"
+) -> list[dict[str, Any]]:
+    """One row per (baseline, metric): the model's and the baseline's mean and interval over seeds, the paired
+    difference, and ``passed`` (the model's lower bound above the baseline's upper bound)."""
+    mine = stage_results(layout, model, "kd")
+    rows = []
+    for base in QUALITY_BAR_BASELINES:
+        theirs = stage_results(layout, base)
+        for metric in QUALITY_BAR_METRICS:
+            a = mean_over_seeds(mine, split, lang, metric, config)
+            b = mean_over_seeds(theirs, split, lang, metric, config)
+            d = paired_over_seeds(mine, theirs, split, lang, metric, config)
+            rows.append({"model": model, "baseline": base, "metric": metric, "model_mean": a["mean"],
+                         "model_ci95": a["ci95"], "baseline_mean": b["mean"], "baseline_ci95": b["ci95"],
+                         "diff": d["diff"], "diff_ci95": d["ci95"], "passed": a["ci95"][0] > b["ci95"][1]})  # fmt: skip
+    return rows
+
+
+#: The paper's table columns (SPICE is unavailable offline: it needs a CoreNLP download), then ours.
+TABLE_METRICS: tuple[str, ...] = (
+    "bleu_4", "meteor", "rouge_l", "cider", "similarity", "slot_accuracy", "factual_hallucination",
+)  # fmt: skip
+
+
+def aggregate_table(
+    summary: dict[str, Any], split: str, lang: str, metrics: tuple[str, ...] = TABLE_METRICS
+) -> list[dict[str, Any]]:
+    """Rows ``{"variant", "stage", <metric>: "mean [lo, hi]"}`` of ``summary["aggregate"]`` for one split and
+    language, in the variant order (variants without that cell are left out). ``stage`` is the stage evaluated
+    (before PO exists, ``aligncap_full`` is its shared ``kd`` stage, i.e. ``no_po``)."""
+    rows = []
+    for variant in VARIANT_ORDER:
+        cell = summary.get("aggregate", {}).get(variant, {}).get(split, {}).get(lang)
+        if not cell:
+            continue
+        stages = sorted({r["stage"] for r in summary.get("runs", []) if r["variant"] == variant})
+        row: dict[str, Any] = {"variant": variant, "stage": "/".join(stages)}
+        for m in metrics:
+            v = cell.get(m)
+            row[m] = None if v is None else f"{v['mean']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+        rows.append(row)
+    return rows
+
+
+def example_captions(
+    layout: Any, variants: tuple[str, ...] | list[str], split: str, lang: str, *, n: int = 4, seed: int = 0
+) -> list[dict[str, str]]:
+    """The first ``n`` clips of ``split``/``lang``: the first reference caption and each variant's caption
+    (its final stage at ``seed``)."""
+    from aligncap_lib.manifest import read_manifest
+
+    records = [r for r in read_manifest(layout.corpus / "manifest.jsonl")[0]
+               if r["split"] == split and r["lang"] == lang][:n]  # fmt: skip
+    hyps = {}
+    for v in variants:
+        folder = final_stage_dir(layout, v, seed)
+        path = folder / "hyps" / f"{split}_{lang}.json" if folder is not None else None
+        if path is not None and path.is_file():
+            hyps[v] = json.loads(path.read_text(encoding="utf-8"))
+    return [{"clip": r["id"], "reference": r["captions"][0], **{v: h.get(r["id"], "") for v, h in hyps.items()}}
+            for r in records]  # fmt: skip

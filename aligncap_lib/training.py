@@ -199,6 +199,8 @@ def _train_and_evaluate(
         valid, v, units=units, measured=measured, captions_per_clip=1, teacher="transcript+clues"
     )
     kl = speech_text_kl(model, tok, valid_ex, max_caption_tokens=cap.max_caption_tokens)
+    # per clip, for intervals over seeds (hierarchical bootstrap in results_summary.kl_over_seeds)
+    write_json(work / "valid_kl.json", {"ids": [ex.id for ex in valid_ex], "kl": [float(x) for x in kl]})
     kl_iv = bs.bootstrap_interval(
         bs.as_mean_stats(kl),
         bs.mean_statistic,
@@ -281,6 +283,59 @@ def score_hyps(
 
     save_result(result, work / "eval" / f"{name}.json")
     return {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
+
+
+def read_log(stage_dir: Path) -> list[dict[str, Any]]:
+    """The per-step training log of a stage folder (``step``, ``ce``, ``kl``, ``loss``, ``learning_rate``)."""
+    import json
+
+    path = Path(stage_dir) / "log.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no training log at {path}: is {stage_dir} a trained stage?")
+    return list(json.loads(path.read_text(encoding="utf-8")))
+
+
+def stage_plan(
+    variants: list[str] | tuple[str, ...], stages: tuple[str, ...] = ("sft", "kd")
+) -> list[tuple[str, str]]:
+    """``(variant, stage)`` in the order to run them: each trained variant's ``stages`` it has (shared stages
+    once, under their owner), then ``eval`` of the variants that train nothing (the control after its model)."""
+    from aligncap_lib.variants import get_variant
+
+    plan: list[tuple[str, str]] = []
+    for name in variants:
+        v = get_variant(name)
+        if v.kind == "lm":
+            plan += [(v.owner(s), s) for s in v.stages if s in stages and (v.owner(s), s) not in plan]
+    plan += [(n, "eval") for n in variants if get_variant(n).kind != "lm"]
+    return plan
+
+
+def train_variants(
+    layout: Any,
+    variants: list[str] | tuple[str, ...],
+    seeds: list[int] | tuple[int, ...],
+    preset: str | None = None,
+    *,
+    stages: tuple[str, ...] = ("sft", "kd"),
+    configs: tuple[Any, Any, Any, Any] | None = None,
+) -> dict[tuple[str, str, int], Path]:
+    """Run :func:`stage_plan` for every seed (cached stages are reused): ``{(variant, stage, seed): folder}``.
+
+    The text teacher is trained (or reused) first. Non-trained variants are evaluated per seed too: their
+    captions do not depend on a model, but ``trivial_random`` draws and the control's model do. ``configs``:
+    (captioner, KD, teacher, evaluation), default the preset's; with them the teacher must already exist.
+    """
+    _register_later_stages()
+    if configs is None:
+        train_teacher(layout, preset=preset)
+    out: dict[tuple[str, str, int], Path] = {}
+    for seed in seeds:
+        for variant, stage in stage_plan(variants, stages):
+            out[(variant, stage, seed)] = STAGES[stage](
+                layout, variant, seed, preset or layout.preset, configs=configs
+            )
+    return out
 
 
 register_stage("teacher", train_teacher)

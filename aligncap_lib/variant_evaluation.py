@@ -12,8 +12,17 @@ from typing import Any
 from aligncap_lib.presets import combined_hash
 
 
-def evaluate_variant(layout: Any, variant: str, seed: int, preset: str | None = None, **_: Any) -> Path:
-    """Produce and score the captions of a non-trained variant (cached by fingerprint)."""
+def evaluate_variant(
+    layout: Any,
+    variant: str,
+    seed: int,
+    preset: str | None = None,
+    *,
+    configs: tuple[Any, Any, Any, Any] | None = None,
+    **_: Any,
+) -> Path:
+    """Produce and score the captions of a non-trained variant (cached by fingerprint). ``configs``: the
+    (captioner, KD, teacher, evaluation) configs, default the preset's (tests pass smaller ones)."""
     from aligncap_lib.run_layout import read_stage, run_stage
     from aligncap_lib.training import _configs
     from aligncap_lib.variants import get_variant
@@ -21,12 +30,17 @@ def evaluate_variant(layout: Any, variant: str, seed: int, preset: str | None = 
     v = get_variant(variant)
     if v.kind == "lm":
         raise ValueError(f"variant {variant!r} is trained: use --stage {v.stages[-1]}")
-    cap, kd, teacher, ev = _configs(preset or layout.preset)
+    cap, kd, teacher, ev = configs or _configs(preset or layout.preset)
     upstream = ""
     if v.kind == "control":
         from aligncap_lib.training import train_student
 
-        done = read_stage(train_student(layout, v.evaluates or "no_po", seed, preset, stage="kd")) or {}
+        done = (
+            read_stage(
+                train_student(layout, v.evaluates or "no_po", seed, preset, stage="kd", configs=configs)
+            )
+            or {}
+        )
         upstream = str(done.get("fingerprint", ""))
     corpus = read_stage(layout.corpus) or {}
     fingerprint = combined_hash(

@@ -15,6 +15,7 @@ from aligncap_lib.captioner import CaptionerConfig
 from aligncap_lib.evaluation import EvaluationConfig
 from aligncap_lib.kd_regularization import KDConfig
 from aligncap_lib.run_layout import RunLayout
+from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
 from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
 from aligncap_lib.training import train_student
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
@@ -36,6 +37,7 @@ def smoke_run(tiny_corpus, tmp_path_factory):  # noqa: F811
     work = tmp_path_factory.mktemp("train_run")
     shutil.copytree(tiny_corpus, work / "corpus")
     layout = RunLayout(preset="smoke", work=work)
+    tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))  # the students read real speech units
     cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), steps=6, save_steps=2, progress=False)
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
     ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50)
@@ -92,6 +94,45 @@ def test_summary_shape(smoke_run, monkeypatch) -> None:
     assert cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
     assert "aligncap_full" in summary["aggregate"]  # reads no_po's shared KD stage until PO exists
     assert Path(results_summary.final_stage_dir(layout, "aligncap_full", 0)).name == "kd"
+
+
+def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
+    from aligncap_lib.training import stage_plan
+
+    plan = stage_plan(
+        ["shuffled_speech", "no_po", "aligncap_full", "baseline_sft", "no_kd", "trivial_random"]
+    )
+    assert plan == [("no_po", "kd"), ("baseline_sft", "sft"), ("no_kd", "sft"),
+                    ("shuffled_speech", "eval"), ("trivial_random", "eval")]  # fmt: skip
+    assert stage_plan(["no_kd"], stages=("sft", "po")) == [("no_kd", "sft"), ("no_kd", "po")]
+
+
+def test_grid_kl_intervals_and_quality_bar(smoke_run) -> None:
+    """The notebook-05 path end to end at smoke scale: variants trained and evaluated per seed, the held-out KL
+    over seeds, the quality bar's rows and a paired difference that is exactly zero against itself."""
+    from aligncap_lib import results_summary
+    from aligncap_lib.training import read_log, train_variants
+
+    layout, configs = smoke_run
+    ev = configs[3]
+    variants = ["trivial_random", "trivial_majority", "no_kd", "no_po", "shuffled_speech"]
+    trained = train_variants(layout, variants, [0, 1], configs=configs)
+    assert {(v, s) for v, s, _ in trained} == {("no_kd", "sft"), ("no_po", "kd"), ("trivial_random", "eval"),
+                                                ("trivial_majority", "eval"), ("shuffled_speech", "eval")}  # fmt: skip
+    assert read_log(trained[("no_po", "kd", 0)])
+    kl = results_summary.kl_over_seeds(layout, "no_po", "kd", ev)
+    assert kl["n_seeds"] == 2 and kl["ci95"][0] <= kl["mean"] <= kl["ci95"][1]
+    assert set(kl["per_seed"]) == {0, 1}
+    rows = results_summary.quality_bar(layout, ev)
+    assert len(rows) == 6 and all(isinstance(r["passed"], bool) for r in rows)
+    mine = results_summary.stage_results(layout, "no_po", "kd")
+    same = results_summary.paired_over_seeds(mine, mine, "test_zeroshot", "en", "cider", ev)
+    assert same["diff"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["n_seeds"] == 2
+    table = results_summary.aggregate_table(
+        results_summary.build_summary(layout, config=ev), "test_zeroshot", "en"
+    )
+    assert [r["variant"] for r in table][:2] == ["trivial_random", "trivial_majority"]
+    assert next(r for r in table if r["variant"] == "no_kd")["stage"] == "sft"
 
 
 def test_transcript_augmentation_changes_only_transcripts() -> None:
