@@ -175,6 +175,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "gate_threshold": 0.0,
         },
         "kd": {"lora_r": 4, "lora_alpha": 8},
+        # po (issue 8): every pref clip of the smoke corpus, 3 samples, a few DPO steps
+        "po": {
+            "candidates": 3,
+            "max_new_tokens": 24,
+            "steps": 4,
+            "batch_size": 2,
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "margin": 0.0,
+        },
     },
     "cpu": {},
     "paper": {
