@@ -61,14 +61,14 @@ def chosen_truly_better(
         (cc, cr), _ = parse_claims([chosen, rejected], lang)
         num, den = slot_accuracy([cc, cr], [t, t], expect_normal=expect_normal)
         acc = num / np.maximum(den, 1)
-        acc_c.append(acc[0])
-        acc_r.append(acc[1])
+        acc_c.append(float(acc[0]))
+        acc_r.append(float(acc[1]))
         con_c.append(sum(cc[s] != v for s, v in t.items() if s in cc and v is not None))
         con_r.append(sum(cr[s] != v for s, v in t.items() if s in cr and v is not None))
     n = len(rows)
 
     def tally(better: list[bool], worse: list[bool]) -> dict[str, Any]:
-        counts = {"chosen_better": sum(better), "rejected_better": sum(worse)}
+        counts = {"chosen_better": int(sum(better)), "rejected_better": int(sum(worse))}  # plain ints: JSON
         counts["tie"] = n - counts["chosen_better"] - counts["rejected_better"]
         shares = {f"{k}_share": (v / n if n else None) for k, v in counts.items()}
         return {**counts, **shares}

@@ -240,7 +240,10 @@ class LLMJudge:
         key = self.cache_key(prompt)
         path = self.cache_dir / f"{key}.json" if self.cache_dir is not None else None
         if key not in self._memory and path is not None and path.is_file():
-            self._memory[key] = json.loads(path.read_text(encoding="utf-8"))["breakdown"]
+            try:
+                self._memory[key] = dict(json.loads(path.read_text(encoding="utf-8"))["breakdown"])
+            except (ValueError, KeyError, TypeError) as exc:  # a damaged entry is asked again, not trusted
+                log.warning("LLM judge: ignoring unreadable cache entry %s (%s)", path.name, exc)
         if key not in self._memory:
             breakdown, content = self._ask(prompt, ctx)
             self._memory[key] = breakdown

@@ -25,6 +25,7 @@ def test_chosen_truly_better_counts_better_ties_and_worse():
         {"id": "nope", "chosen": "x", "rejected": "y"},
     ]
     out = jc.chosen_truly_better(pairs, TRUTH)
+    assert json.loads(json.dumps(out)) == out  # plain JSON types: results files take it as is
     acc = out["slot_accuracy"]
     assert out["pairs"] == 4 and out["skipped_no_truth"] == ["nope"]
     assert (acc["chosen_better"], acc["tie"], acc["rejected_better"]) == (2, 1, 1)
@@ -95,6 +96,7 @@ def test_rank_secap_rewards_a_judge_that_agrees_with_the_reference(fake_secap):
     good = jc.rank_secap(OracleJudge(), fake_secap, measured=measured, encoder=FakeEncoder())
     bad = jc.rank_secap(OracleJudge(-1.0), fake_secap, measured=measured, encoder=FakeEncoder())
     assert good["clips"] == 3 and good["outputs"] == 15 and good["measured_from"] == "given"
+    assert json.loads(json.dumps(good)) == good
     assert good["clue"]["mean_spearman"] == pytest.approx(1.0) and good["clue"]["top_hit"] == pytest.approx(
         1.0
     )

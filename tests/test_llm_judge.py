@@ -170,6 +170,12 @@ def test_cache_hit_sends_no_request(tmp_path):
         )
         assert len(ep.requests) == 3  # the model is part of the cache key
     assert len(list(tmp_path.glob("*.json"))) == 3
+    damaged = sorted(tmp_path.glob("*.json"))[0]
+    damaged.write_text("{trunc", encoding="utf-8")
+    with Endpoint() as ep2:
+        LLMJudge(base_url=ep2.url, model="judge-model", cache_dir=tmp_path).score_many(items)
+        LLMJudge(base_url=ep2.url, model="other-model", cache_dir=tmp_path).score_many(items[:1])
+        assert len(ep2.requests) == 1  # only the damaged entry is asked again
 
 
 def test_batch_reports_failed_items_and_keeps_the_others(tmp_path):
