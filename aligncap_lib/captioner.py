@@ -207,8 +207,11 @@ def load_model(directory: Path | str) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a folder written by :func:`save_model` (or any HF causal-LM folder)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(str(directory))
-    return model.eval(), AutoTokenizer.from_pretrained(str(directory))
+    from aligncap_lib.reproducibility import quiet_progress
+
+    with quiet_progress():  # transformers 5 draws a "Loading weights" bar on stderr for every load
+        model = AutoModelForCausalLM.from_pretrained(str(directory))
+        return model.eval(), AutoTokenizer.from_pretrained(str(directory))
 
 
 def count_parameters(model: Any) -> int:

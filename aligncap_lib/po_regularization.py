@@ -165,9 +165,13 @@ def subsample_pairs(pairs: Sequence[dict[str, Any]], fraction: float, seed: int)
     return [p for i, p in enumerate(pairs) if i in chosen]
 
 
-def make_judge(cfg: POConfig) -> Any:
+def make_judge(cfg: POConfig, cache_dir: Path | None = None) -> Any:
+    """The configured judge; the LLM judge keeps its score cache in ``cache_dir`` (a re-run sends nothing
+    twice)."""
     from aligncap_lib import preference_judges
 
+    if cfg.judge == "llm":
+        return preference_judges.make_judge("llm", cache_dir=cache_dir)
     return preference_judges.make_judge(cfg.judge)
 
 
@@ -238,7 +242,7 @@ def ensure_pairs(
         else:
             model, tok = load_model(start / "merged")
             candidates = sample_candidates(model, tok, examples, po, seed)
-            scorer = judge or make_judge(po)
+            scorer = judge or make_judge(po, layout.work / "judge_cache")
             flat = [
                 (cid, k, text) for cid, texts in sorted(candidates.items()) for k, text in enumerate(texts)
             ]
@@ -292,37 +296,39 @@ def dpo_train(
     from trl import DPOConfig, DPOTrainer
 
     from aligncap_lib.captioner import load_model
+    from aligncap_lib.reproducibility import quiet_progress
 
     if not pairs:
         raise ValueError(
             f"no preference pairs to train on (from {start}): lower the margin or add candidates"
         )
     model, tok = load_model(Path(start) / "merged")
-    args = DPOConfig(
-        output_dir=str(out_dir / "checkpoints"),
-        max_steps=po.steps,
-        per_device_train_batch_size=po.batch_size,
-        learning_rate=po.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=round(po.warmup_ratio * po.steps),
-        max_grad_norm=1.0,
-        beta=po.beta,
-        max_length=po.max_length,
-        seed=seed,
-        data_seed=seed,
-        logging_steps=max(1, min(5, po.steps // 10)),
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=not po.progress,
-        precompute_ref_log_probs=True,  # FINDINGS: same loss curve, ~15% faster; the reference is frozen
-        # trl 1.16 defaults both to True: bf16 rounded the CPU model's logits (~1e-3, the reference no longer
-        # equalled the start model) and checkpointing only costs time on a tiny LM
-        bf16=False,
-        gradient_checkpointing=False,
-        optim="adamw_torch",
-    )
+    with quiet_progress():  # trl 1.16 sets deprecated TrainingArguments names (FutureWarnings)
+        args = DPOConfig(
+            output_dir=str(out_dir / "checkpoints"),
+            max_steps=po.steps,
+            per_device_train_batch_size=po.batch_size,
+            learning_rate=po.learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=round(po.warmup_ratio * po.steps),
+            max_grad_norm=1.0,
+            beta=po.beta,
+            max_length=po.max_length,
+            seed=seed,
+            data_seed=seed,
+            logging_steps=max(1, min(5, po.steps // 10)),
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            dataloader_num_workers=0,
+            disable_tqdm=not po.progress,
+            precompute_ref_log_probs=True,  # FINDINGS: same loss curve, ~15% faster; the reference is frozen
+            # trl 1.16 defaults both to True: bf16 rounded the CPU model's logits (~1e-3, the reference no longer
+            # equalled the start model) and checkpointing only costs time on a tiny LM
+            bf16=False,
+            gradient_checkpointing=False,
+            optim="adamw_torch",
+        )
     lora = LoraConfig(
         r=po.lora_r,
         lora_alpha=po.lora_alpha,
@@ -332,9 +338,14 @@ def dpo_train(
     )
     data = Dataset.from_list([{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]}
                               for p in pairs])  # fmt: skip
-    trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora,
-                         callbacks=callbacks)  # fmt: skip
-    trainer.train()
+    with quiet_progress(not po.progress):
+        trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora,
+                             callbacks=callbacks)  # fmt: skip
+        if not po.progress:  # why: in a notebook the Trainer draws an HTML progress bar besides tqdm
+            from transformers.utils.notebook import NotebookProgressCallback
+
+            trainer.remove_callback(NotebookProgressCallback)
+        trainer.train()
     log = [{k: float(v) for k, v in h.items() if isinstance(v, (int, float))}
            for h in trainer.state.log_history if "loss" in h]  # fmt: skip
     return trainer.model, tok, log

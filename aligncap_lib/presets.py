@@ -184,6 +184,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lora_r": 4,
             "lora_alpha": 8,
             "margin": 0.0,
+            "progress": False,  # no Trainer progress display in the committed smoke notebooks
         },
     },
     "cpu": {},

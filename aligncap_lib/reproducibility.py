@@ -174,3 +174,34 @@ def write_results(
     may differ between two runs of the same preset."""
     payload = {"metrics": dict(metrics), "config": dict(config or {}), "environment": environment_snapshot()}
     return write_json(path, payload, digits=digits)
+
+
+@contextlib.contextmanager
+def quiet_progress(enabled: bool = True) -> Any:
+    """While active (and ``enabled``), transformers' and datasets' progress bars are off and their deprecation
+    FutureWarnings silenced; both are restored after. Why: notebooks must not carry stderr (nbval, committed
+    outputs), and "Loading weights" / "Tokenizing train dataset" bars say nothing a reader needs."""
+    import warnings
+
+    if not enabled:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    datasets_logging: Any = None
+    with contextlib.suppress(ImportError):
+        from datasets.utils import logging as datasets_logging
+    hf_was = hf_logging.is_progress_bar_enabled()
+    ds_was = datasets_logging.is_progress_bar_enabled() if datasets_logging else False
+    hf_logging.disable_progress_bar()
+    if datasets_logging:
+        datasets_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
+            yield
+    finally:
+        if hf_was:
+            hf_logging.enable_progress_bar()
+        if datasets_logging and ds_was:
+            datasets_logging.enable_progress_bar()
