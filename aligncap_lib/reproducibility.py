@@ -188,9 +188,11 @@ def quiet_progress(enabled: bool = True) -> Any:
         return
     from transformers.utils import logging as hf_logging
 
+    import importlib
+
     datasets_logging: Any = None
     with contextlib.suppress(ImportError):
-        from datasets.utils import logging as datasets_logging
+        datasets_logging = importlib.import_module("datasets.utils.logging")
     hf_was = hf_logging.is_progress_bar_enabled()
     ds_was = datasets_logging.is_progress_bar_enabled() if datasets_logging else False
     hf_logging.disable_progress_bar()
