@@ -186,6 +186,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "margin": 0.0,
             "progress": False,  # no Trainer progress display in the committed smoke notebooks
         },
+        # ablations (issue 9): one seed, a two-point preference-size sweep
+        "ablations": {"seeds": (0,), "pref_fractions": (0.5, 1.0)},
     },
     "cpu": {},
     "paper": {

@@ -1,0 +1,45 @@
+"""The ablation runner's bookkeeping: verdicts, config validation, and claims on a run with missing stages."""
+
+from __future__ import annotations
+
+import pytest
+
+from aligncap_lib.ablations import CLAIMS, KL_CLAIM, AblationConfig, _verdict, claims
+from aligncap_lib.evaluation import EvaluationConfig
+from aligncap_lib.run_layout import RunLayout
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "direction", "verdict"),
+    [
+        (0.1, 0.3, 1, "reproduced"),
+        (-0.3, -0.1, -1, "reproduced"),
+        (-0.3, -0.1, 1, "contradicted"),
+        (0.1, 0.3, -1, "contradicted"),
+        (-0.1, 0.2, 1, "inconclusive"),
+        (0.0, 0.2, 1, "inconclusive"),  # an interval touching 0 does not exclude it
+        (float("nan"), 0.2, 1, "undefined"),
+    ],
+)
+def test_verdicts(lo: float, hi: float, direction: int, verdict: str) -> None:
+    assert _verdict(lo, hi, direction) == verdict
+
+
+def test_config_validates() -> None:
+    assert AblationConfig.for_preset("smoke").seeds == (0,)
+    assert len(AblationConfig.for_preset("cpu").seeds) >= 3  # issue 9: at least 3 seeds at cpu
+    with pytest.raises(ValueError, match="unknown variant"):
+        AblationConfig(variants=("no_such",))
+    with pytest.raises(ValueError, match="sweep_seeds"):
+        AblationConfig(seeds=(0,), sweep_seeds=(1,))
+    with pytest.raises(ValueError, match="pref_fractions"):
+        AblationConfig(pref_fractions=(0.0, 1.0))
+
+
+def test_claims_on_an_empty_run_are_listed_as_missing(tmp_path) -> None:
+    rows = claims(
+        RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)), EvaluationConfig(n_bootstrap=20)
+    )
+    expected = sum(2 * len(metrics) for *_, metrics in CLAIMS) + 1
+    assert len(rows) == expected and {r["verdict"] for r in rows} == {"missing"}
+    assert all(r.get("reason") for r in rows) and rows[-1]["claim"] == KL_CLAIM
