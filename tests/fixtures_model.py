@@ -1,0 +1,46 @@
+"""A smoke captioner built once per test session and exported: tiny corpus -> speech tokens -> text teacher ->
+KD student (``no_po``, seed 0, a few steps) -> ``runs/<tmp>/export``. About a minute on 2 cores.
+
+Use it by importing the fixture: ``from tests.fixtures_model import smoke_model  # noqa: F401``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
+
+
+@pytest.fixture(scope="session")
+def smoke_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:  # noqa: F811
+    """``layout``, ``stage`` (the trained ``kd`` folder), ``records`` (the manifest), ``export`` (its export)."""
+    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.evaluation import EvaluationConfig
+    from aligncap_lib.kd_regularization import KDConfig
+    from aligncap_lib.model_export import export_variant
+    from aligncap_lib.run_layout import RunLayout
+    from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
+    from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
+    from aligncap_lib.training import _records, train_student
+
+    work = tmp_path_factory.mktemp("model_run")
+    shutil.copytree(tiny_corpus, work / "corpus")
+    layout = RunLayout(preset="smoke", work=work)
+    tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
+    # plumbing scale: the student writes one caption per language (80 steps did not change that), so tests
+    # compare logits and inputs besides captions
+    cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), steps=20, save_steps=20, progress=False)
+    teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=20, progress=False)
+    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=200)
+    ensure_teacher(layout, cap, teacher)
+    configs = (cap, KDConfig.for_preset("smoke"), teacher, ev)
+    stage = train_student(layout, "no_po", 0, stage="kd", configs=configs)
+    export = export_variant(layout, "aligncap_full", 0)
+    return SimpleNamespace(
+        layout=layout, stage=stage, records=_records(layout), export=export, configs=configs
+    )
