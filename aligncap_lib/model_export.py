@@ -21,7 +21,6 @@ tokenizer's unit tokens.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -29,20 +28,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.model_integrity import (  # noqa: F401  (re-exported: the export's public API)
+    CHECKSUMS,
+    PICKLE_SUFFIXES,
+    ExportError,
+    export_files,
+    refuse_pickles,
+    sha256_file,
+    verify_export,
+    write_checksums,
+)
+
 FORMAT = "aligncap-export"
 FORMAT_VERSION = 1
-CHECKSUMS = "checksums.json"
 INFO = "aligncap.json"
 NORMS = "analyzer_norms.json"
 METRICS = "metrics.json"
 CODEC = "speech_tokenizer/codec.safetensors"
 TOKENS_CONFIG = "speech_tokenizer/config.json"
-#: Formats that can run code when loaded (pickle and its wrappers): never written, never loaded.
-PICKLE_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
-
-
-class ExportError(ValueError):
-    """An export that must not be loaded (or written), naming the file and the reason."""
 
 
 @dataclasses.dataclass
@@ -55,76 +58,6 @@ class ExportedModel:
     tokens_config: Any  # speech_tokens.SpeechTokensConfig
     norms: Any  # acoustic_analyzer.AnalyzerNorms
     info: dict[str, Any]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _files(directory: Path) -> list[str]:
-    """Relative POSIX paths of the regular files under ``directory``, hidden ones (``.cache``) left out."""
-    out = []
-    for p in sorted(directory.rglob("*")):
-        rel = p.relative_to(directory)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-            out.append(rel.as_posix())
-    return out
-
-
-def refuse_pickles(directory: Path) -> None:
-    """Raise :class:`ExportError` naming the first pickle-format file under ``directory`` (hidden included)."""
-    for p in sorted(Path(directory).rglob("*")):
-        if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES:
-            raise ExportError(
-                f"{p}: refusing a pickle-format file ({p.suffix}); an aligncap export holds only safetensors "
-                "and JSON, because unpickling can run arbitrary code"
-            )
-
-
-def write_checksums(directory: Path | str) -> Path:
-    """(Re)write ``checksums.json``: sha256 of every file but itself. Run it after editing the model card."""
-    directory = Path(directory)
-    sums = {rel: sha256_file(directory / rel) for rel in _files(directory) if rel != CHECKSUMS}
-    path = directory / CHECKSUMS
-    path.write_text(json.dumps({"sha256": sums}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    return path
-
-
-def verify_export(directory: Path | str) -> dict[str, str]:
-    """Check an export before anything is loaded: no pickles, every file listed and unchanged, nothing
-    missing, nothing unlisted. Returns the checksums; raises :class:`ExportError` naming the file."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ExportError(f"{directory}: no such model folder")
-    refuse_pickles(directory)
-    path = directory / CHECKSUMS
-    if not path.is_file():
-        raise ExportError(
-            f"{path}: missing; not an aligncap export (or an unsealed one: see write_checksums)"
-        )
-    try:
-        sums = dict(json.loads(path.read_text(encoding="utf-8"))["sha256"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ExportError(f"{path}: unreadable checksums ({exc})") from None
-    for rel, expected in sorted(sums.items()):
-        f = directory / rel
-        if not f.is_file():
-            raise ExportError(f"{f}: listed in {CHECKSUMS} but missing")
-        if sha256_file(f) != expected:
-            raise ExportError(
-                f"{f}: checksum mismatch (sha256 differs from {CHECKSUMS}): the file changed or is corrupt; "
-                "re-export, or re-seal with model_export.write_checksums if you edited it on purpose"
-            )
-    extra = [rel for rel in _files(directory) if rel != CHECKSUMS and rel not in sums]
-    if extra:
-        raise ExportError(
-            f"{directory / extra[0]}: not listed in {CHECKSUMS} ({len(extra)} unlisted file(s))"
-        )
-    return sums
 
 
 def stage_settings(results: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,7 +103,7 @@ def _copy_model(merged: Path, out: Path) -> None:
     refuse_pickles(merged)
     if not (merged / "model.safetensors").is_file() and not list(merged.glob("model-*.safetensors")):
         raise ExportError(f"{merged}: no safetensors weights (is the stage finished?)")
-    for rel in _files(merged):
+    for rel in export_files(merged):
         if "/" in rel:
             raise ExportError(f"{merged / rel}: unexpected subfolder in a merged model folder")
         shutil.copyfile(merged / rel, out / rel)
@@ -262,8 +195,9 @@ def export_model(
 def export_variant(
     layout: Any, variant: str = "aligncap_full", seed: int = 0, out: Path | None = None
 ) -> Path:
-    """Export the final stage of ``variant`` at ``seed`` (:func:`results_summary.final_stage_dir`; before PO,
-    ``aligncap_full``'s is ``no_po``'s shared ``kd`` stage) to ``out`` (default ``runs/<preset>/export``).
+    """Export the final stage of ``variant`` at ``seed`` (:func:`results_summary.final_stage_dir`: for
+    ``aligncap_full`` its ``po`` stage once trained, else ``no_po``'s shared ``kd`` stage) to ``out`` (default
+    ``runs/<preset>/export``).
     Reused when the stage, speech tokenizer and corpus are unchanged (an intact export is not rewritten)."""
     from aligncap_lib.presets import combined_hash
     from aligncap_lib.results_summary import final_stage_dir
