@@ -31,7 +31,19 @@ Evaluation (notebook 04)
 Captioner and KD-Regularization (notebook 05)
     ``training`` (``aligncap train``); ``captioner`` (LM, tokenizer, LoRA), ``caption_prompts``,
     ``captioner_inputs``, ``caption_generation``, ``text_teacher``, ``kd_regularization`` (the divergence),
-    ``kd_trainer`` (the ``Trainer`` subclass), ``variants``, ``variant_evaluation``, ``results_summary``.
+    ``kd_trainer`` (the ``Trainer`` subclass), ``variants``, ``variant_evaluation``, ``results_summary``,
+    ``kd_figures``.
+
+PO-Regularization (notebook 06)
+    ``po_regularization`` (candidates, pairs, DPO; ``aligncap pairs``); ``preference_judges`` (the rubric judge
+    and the judge interface), ``llm_judge`` (an OpenAI-compatible judge), ``judge_checks`` (judges against the
+    synthetic truth and SECap), ``human_preferences`` (the file a lab fills in), ``po_figures``.
+
+Ablations and figures (notebooks 07, 08)
+    ``ablations`` (the runner and the claims), ``paper_figures``.
+
+Caption your own audio (notebook 09)
+    ``inference`` (``aligncap caption``, ``Captioner``); ``model_export``, ``model_card``.
 
 Plumbing
     ``presets`` (stage configs and presets), ``run_layout`` (paths and the stage cache), ``reproducibility``
