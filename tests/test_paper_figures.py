@@ -1,0 +1,273 @@
+"""Paper figures (notebook 08) on small synthetic result dicts, and render_all on the smoke results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+
+from aligncap_lib import ablation_figures, caption_examples_figure, claim_figures, paper_figures  # noqa: E402
+from aligncap_lib.run_layout import RunLayout  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _title(fig) -> str:
+    return " ".join([fig._suptitle.get_text() if fig._suptitle else ""] + [a.get_title() for a in fig.axes])
+
+
+def _cell(mean, lo=None, hi=None, n=2):
+    return {"mean": mean, "ci95": [mean if lo is None else lo, mean if hi is None else hi], "n_seeds": n}
+
+
+SUMMARY = {
+    "aggregate": {
+        "trivial_random": {"test_zeroshot": {"en": {"cider": _cell(0.05, 0.02, 0.08)}}},
+        "baseline_sft": {
+            "test_zeroshot": {
+                "en": {
+                    "cider": _cell(0.2, 0.1, 0.3),
+                    "factual_hallucination_rate": _cell(0.4),
+                    "factual_hallucination_emotion": {"mean": None, "ci95": [None, None]},
+                    "omission_rate": _cell(0.9),
+                },
+                "zh": {"cider": _cell(0.1)},
+            }
+        },
+        "aligncap_full": {
+            "test_zeroshot": {"en": {"cider": _cell(0.3, 0.25, 0.35), "slot_accuracy": _cell(0.6)}}
+        },
+        "not_a_variant": {"secap_dev": {"zh": {"cider": _cell(0.01)}}},
+    }
+}
+
+
+def test_number_and_interval_tolerate_missing_and_broken_values():
+    assert claim_figures.number(None) is None and claim_figures.number(float("nan")) is None
+    assert claim_figures.number(True) is None and claim_figures.number("0.3") is None
+    assert claim_figures.interval({"mean": 0.5, "ci95": [0.4, 0.7]}) == (0.5, 0.4, 0.7)
+    assert claim_figures.interval({"diff": -0.1, "ci95": [None, None]}) == (-0.1, -0.1, -0.1)
+    assert claim_figures.interval({"mean": None, "ci95": [0, 1]}) is None
+    assert claim_figures.interval(None) is None
+    # an interval that does not contain its mean (a rounding artefact) is widened to contain it
+    assert claim_figures.interval({"mean": 0.5, "ci95": [0.6, 0.7]}) == (0.5, 0.5, 0.7)
+
+
+@pytest.mark.parametrize(("p", "n"), [(0.0, 10), (0.5, 19), (1.0, 171), (0.3, 1000)])
+def test_wilson_interval_contains_p_stays_in_unit_range_and_narrows_with_n(p, n):
+    lo, hi = claim_figures.wilson(p, n)
+    assert 0.0 <= lo <= p <= hi <= 1.0
+    lo4, hi4 = claim_figures.wilson(p, 4 * n)
+    assert hi4 - lo4 < hi - lo
+
+
+def test_probe_figure_has_a_row_per_slot_with_an_accuracy_in_slot_order():
+    probe = {
+        "rate": {"accuracy": 0.8, "chance": 0.4, "ceiling": 0.9, "n_test": 50},
+        "emotion": {"accuracy": 0.3, "chance": 0.17, "ceiling": None, "n_test": 50},
+        "pitch_level": {"accuracy": 0.5, "chance": 0.33, "ceiling": 0.87, "n_test": 50},
+        "loudness": {"accuracy": None, "chance": 0.4},
+    }
+    fig = claim_figures.probe_accuracy(probe)
+    labels = [t.get_text().split(" ")[0] for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["pitch_level", "rate", "emotion"]  # attributes.SLOTS order, loudness (None) left out
+    assert "nothing to show" in _title(claim_figures.probe_accuracy({"rate": {"accuracy": None}}))
+
+
+def test_kl_figure_pairs_kd_with_sft_per_student_input_and_colours_by_stage():
+    kl = {
+        "baseline_sft (sft)": {"mean": 0.3, "ci95": [0.2, 0.4], "per_seed": {"0": 0.25, "1": 0.35}},
+        "no_kd (sft)": {"mean": 0.2, "ci95": [0.15, 0.25], "per_seed": {"0": 0.2}},
+        "no_po (kd)": {"mean": 0.1, "ci95": [0.05, 0.15], "per_seed": {"0": 0.1}},
+        "no_clues (kd)": {"mean": 0.15, "ci95": [0.1, 0.2]},
+        "broken (kd)": {"mean": None},
+    }
+    fig = claim_figures.speech_text_kl(kl)
+    ax = fig.axes[0]
+    labels = [t.get_text().split("  ")[0] for t in ax.get_yticklabels()]
+    assert labels == ["no_po (kd)", "no_kd (sft)", "no_clues (kd)", "baseline_sft (sft)"]
+    colors = [to_hex(p.get_facecolor()) for p in ax.patches]
+    # "no_kd (sft)" contains "kd" but is the SFT-only bar
+    assert colors == [claim_figures.KD_COLOR, claim_figures.NO_KD_COLOR] * 2
+    assert [p.get_width() for p in ax.patches] == pytest.approx([0.1, 0.2, 0.15, 0.3])
+    assert "nothing to show" in _title(claim_figures.speech_text_kl({}))
+
+
+def test_ablation_bars_draw_means_with_their_intervals_in_variant_order():
+    fig = ablation_figures.ablation_bars(SUMMARY, metrics=("cider", "slot_accuracy", "bleu_4"))
+    cells = ablation_figures.cells_of(SUMMARY["aggregate"])
+    assert cells == [("test_zeroshot", "en"), ("test_zeroshot", "zh"), ("secap_dev", "zh")]
+    assert len(fig.axes) == 2 * len(cells)  # bleu_4 exists nowhere: no row for it
+    ax = fig.axes[0]  # cider, test_zeroshot/en
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[:3] == ["trivial_random", "baseline_sft", "aligncap_full"] and labels[-1] == "not_a_variant"
+    assert [p.get_width() for p in ax.patches] == pytest.approx([0.05, 0.2, 0.3])
+    segments = np.concatenate([c.get_segments() for c in ax.collections if hasattr(c, "get_segments")])
+    spans = sorted((round(s[0][0], 6), round(s[1][0], 6)) for s in segments if s[0][1] == s[1][1])
+    assert (0.1, 0.3) in spans and (0.25, 0.35) in spans
+    assert any(t.get_text().strip() == "n/a" for t in ax.texts)  # not_a_variant has no zero-shot cell
+    assert "nothing to show" in _title(ablation_figures.ablation_bars({"aggregate": {}}))
+    assert "nothing to show" in _title(ablation_figures.ablation_bars({}))
+
+
+def test_slot_heatmaps_show_per_slot_means_and_mark_undefined_cells():
+    fig = ablation_figures.slot_heatmaps(SUMMARY, "test_zeroshot", "en")
+    titles = [a.get_title() for a in fig.axes]
+    assert titles == [
+        "factual hallucination (lower is better)",
+        "omission (lower is better)",
+    ]  # no per-slot acc
+    slots = [t.get_text().replace("\n", "_") for t in fig.axes[0].get_xticklabels()]
+    assert slots == ["rate", "emotion"]
+    grid = fig.axes[0].images[0].get_array()
+    variants = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    row = variants.index("baseline_sft")
+    assert grid[row, 0] == pytest.approx(0.4) and np.ma.is_masked(grid[row, 1])
+    assert "n/a" in {t.get_text() for t in fig.axes[0].texts}
+    assert "nothing to show" in _title(ablation_figures.slot_heatmaps(SUMMARY, "test_seen", "en"))
+
+
+def test_preference_curve_is_the_mean_over_seeds_with_the_min_max_band():
+    rows = [
+        {"fraction": f, "pairs": int(f * 80), "seed": s, "split": "test_zeroshot", "lang": "en", "metric": "cider",
+         "value": f + 0.1 * s}
+        for f in (0.25, 1.0, 0.5) for s in (0, 1)
+    ]  # fmt: skip
+    rows.append(
+        {"fraction": 0.5, "seed": 2, "split": "test_zeroshot", "lang": "en", "metric": "cider", "value": None}
+    )
+    fig = claim_figures.preference_size_curve(rows)
+    line = fig.axes[0].lines[0]
+    assert list(line.get_xdata()) == [0.25, 0.5, 1.0]
+    assert list(line.get_ydata()) == pytest.approx([0.3, 0.55, 1.05])
+    band = fig.axes[0].collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx(0.25) and band[:, 1].max() == pytest.approx(1.1)
+    assert "nothing to show" in _title(claim_figures.preference_size_curve([{"fraction": None, "value": 1}]))
+
+
+def test_claim_rows_are_drawn_per_claim_and_missing_values_are_written_out():
+    claims = [
+        {"claim": "KD helps", "comparison": "a - b", "split": "t", "lang": "en", "metric": "cider",
+         "diff": 0.1, "ci95": [0.05, 0.2], "verdict": "reproduced", "direction": "higher"},
+        {"claim": "KD helps", "comparison": "a - b", "split": "t", "lang": "zh", "metric": "cider",
+         "diff": None, "ci95": [None, None], "verdict": "undefined"},
+        {"claim": "PO helps", "comparison": "c - d", "split": "t", "lang": "en", "metric": "factual_hallucination",
+         "diff": 0.02, "ci95": [0.01, 0.03], "verdict": "contradicted", "direction": "lower"},
+    ]  # fmt: skip
+    fig = claim_figures.claim_differences(claims)
+    assert len(fig.axes) == 2
+    assert "no value (undefined)" in {t.get_text().strip() for t in fig.axes[0].texts}
+    point = fig.axes[1].lines[0]
+    assert to_hex(point.get_color()) == claim_figures.VERDICT_COLORS["contradicted"]
+    assert "nothing to show" in _title(claim_figures.claim_differences([]))
+
+
+def test_dpo_curves_reuse_the_po_figure_and_skip_empty_logs():
+    log = [{"step": i, "loss": 0.69 - 0.01 * i, "rewards/chosen": 0.1 * i, "rewards/rejected": -0.1 * i,
+            "rewards/margins": 0.2 * i, "rewards/accuracies": 0.5} for i in range(1, 5)]  # fmt: skip
+    fig = claim_figures.dpo_reward_curves({"full seed0": log, "empty": [], "junk": None})  # type: ignore[dict-item]
+    assert len(fig.axes) == 4 and len(fig.axes[0].lines) == 1
+    assert "nothing to show" in _title(claim_figures.dpo_reward_curves({}))
+
+
+def test_wrap_counts_cjk_characters_double_and_keeps_every_character():
+    zh = "说话人的音调很高，语速很快，听起来非常开心。"
+    lines = caption_examples_figure.wrap(zh, 10)
+    assert "".join(lines) == zh and all(sum(2 for _ in ln) <= 10 for ln in lines)
+    en = "a quavering voice with a shrill register and a hushed delivery"
+    assert " ".join(caption_examples_figure.wrap(en, 20)) == en
+
+
+EXAMPLES = [
+    {"clip": "en_1", "split": "test_zeroshot", "lang": "en", "reference": "A calm voice.", "no_po": "A calm voice.",
+     "aligncap_full": "A sad voice.", "baseline_sft": None},
+    {"clip": "zh_1", "split": "secap_dev", "lang": "zh", "reference": "他很开心。", "aligncap_full": "她很难过。"},
+]  # fmt: skip
+
+
+def test_example_table_without_a_cjk_font_drops_chinese_rows_and_says_so(monkeypatch):
+    monkeypatch.setattr(caption_examples_figure, "cjk_font", lambda: None)
+    fig = caption_examples_figure.example_table(EXAMPLES)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "1 Chinese example(s) left out" in _title(fig)
+    assert not any(caption_examples_figure.has_cjk(t) for t in texts)
+    sources = [t for t in texts if t in ("reference", "baseline_sft", "no_po", "aligncap_full")]
+    assert sources == ["reference", "baseline_sft", "no_po", "aligncap_full"]  # variant order, None kept
+    assert "(no caption)" in texts
+    only_zh = caption_examples_figure.example_table(EXAMPLES[1:])
+    assert "nothing to show" in _title(only_zh)
+
+
+def test_example_table_with_a_cjk_font_keeps_chinese_rows():
+    with pytest.warns(UserWarning, match="missing from font"):  # DejaVu stands in for a CJK font here
+        fig = caption_examples_figure.example_table(EXAMPLES, font="DejaVu Sans")
+        fig.canvas.draw()
+    assert any("他很开心" in t.get_text() for t in fig.axes[0].texts)
+    assert "left out" not in _title(fig)
+
+
+class _TmpLayout(RunLayout):
+    @property
+    def figures(self) -> Path:
+        return self.work / "figures"
+
+
+def test_load_inputs_unwraps_write_results_files_and_reports_problems(tmp_path):
+    (tmp_path / "probe.json").write_text(json.dumps({"metrics": {"rate": {"accuracy": 0.5}}, "config": {}}))
+    (tmp_path / "summary.json").write_text(json.dumps({"runs": [], "aggregate": {}, "config": {}}))
+    (tmp_path / "kd.json").write_text("{not json")
+    payloads, problems = paper_figures.load_inputs(tmp_path)
+    assert payloads["probe"] == {"rate": {"accuracy": 0.5}} and "aggregate" in payloads["summary"]
+    assert (
+        problems["kd"].startswith("kd.json unreadable") and problems["ablations"] == "ablations.json missing"
+    )
+
+
+def test_render_all_on_partial_results_renders_what_exists_and_lists_the_rest(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "probe.json").write_text(json.dumps({"metrics": {"rate": {"accuracy": 0.5, "chance": 0.3}}}))
+    (results / "summary.json").write_text(json.dumps(SUMMARY))
+    (results / "ablations.json").write_text(
+        json.dumps({"metrics": {"claims": []}})
+    )  # keys missing: placeholders
+    out = paper_figures.render_all(results, _TmpLayout(preset="smoke", work=tmp_path / "work"))
+    assert out["speech_text_kl"] == "skipped: kd.json missing"
+    failed = {k: v for k, v in out.items() if isinstance(v, str) and not v.startswith("skipped")}
+    assert not failed
+    drawn = {k for k, v in out.items() if isinstance(v, dict)}
+    assert {"pipeline_overview", "probe_vs_chance", "ablation_bars", "example_captions", "dpo_reward_curves",
+            "slot_metrics_test_zeroshot_en", "slot_metrics_secap_dev_zh"} <= drawn  # fmt: skip
+    for name in drawn:
+        assert out[name]["png"].stat().st_size > 1000 and out[name]["pdf"].stat().st_size > 1000  # type: ignore[index]
+
+
+@pytest.mark.slow  # about 6 s idle, 12 s beside a training: ten figures saved as PNG and PDF
+def test_render_all_on_the_smoke_results(tmp_path, repo):
+    smoke = repo / "results" / "smoke"
+    if not (smoke / "summary.json").is_file():
+        pytest.skip("results/smoke/ not built (run the smoke notebooks 00-07 first)")
+    results = tmp_path / "results"
+    shutil.copytree(smoke, results)
+    out = paper_figures.render_all(results, _TmpLayout(preset="smoke", work=tmp_path / "work"))
+    assert not [v for v in out.values() if isinstance(v, str) and v.startswith("failed")], out
+    payloads, _ = paper_figures.load_inputs(results)
+    cells = ablation_figures.cells_of(payloads["summary"]["aggregate"])
+    assert {f"slot_metrics_{s}_{la}" for s, la in cells} <= set(out)
+    assert all(v.startswith("skipped") for v in out.values() if isinstance(v, str))
+    assert sorted(p.name for p in (tmp_path / "work" / "figures").iterdir()) == sorted(
+        f"{k}.{ext}" for k, v in out.items() if isinstance(v, dict) for ext in ("png", "pdf")
+    )
