@@ -32,21 +32,44 @@ LINE_IN = 0.16  # height of one 8-pt text line, inches
 COLUMNS_IN = (1.7, 1.45, 6.0)  # clip | source | caption widths, inches; 6 in holds about 80 Latin characters
 
 
+def _has_cjk_glyphs(path: str) -> bool:
+    from matplotlib import ft2font
+
+    try:
+        return {ord(c) for c in "声音的"} <= set(ft2font.FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):  # an unreadable font file is skipped, not fatal
+        return False
+
+
 @functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The family name of an installed font that has Chinese glyphs (checked on 声音的), or None. Why "Last
-    Resort" is skipped: matplotlib ships that font, which maps every code point to a placeholder box."""
-    from matplotlib import font_manager, ft2font
+    """The family name of an installed font that has Chinese glyphs (checked on 声音的), or None.
+
+    Looks in matplotlib's font list first, then asks fontconfig (``fc-list :lang=zh``) and registers what it
+    finds: matplotlib caches its font list, so a font installed after that cache was built is otherwise
+    invisible. "Last Resort" is skipped: matplotlib ships that font, which maps every code point to a box."""
+    import shutil
+    import subprocess
+
+    from matplotlib import font_manager
 
     fonts = sorted(font_manager.fontManager.ttflist, key=lambda f: (f.name not in CJK_FAMILIES, f.name))
     for f in fonts:
-        if f.name.startswith("Last Resort"):
-            continue
-        try:
-            if {ord(c) for c in "声音的"} <= set(ft2font.FT2Font(f.fname).get_charmap()):
-                return str(f.name)
-        except (OSError, RuntimeError, ValueError):  # an unreadable font file is skipped, not fatal
-            continue
+        if not f.name.startswith("Last Resort") and _has_cjk_glyphs(f.fname):
+            return str(f.name)
+    if shutil.which("fc-list") is None:
+        return None
+    try:
+        listed = subprocess.run(
+            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in sorted(listed.splitlines()):
+        path = line.strip().rstrip(":")
+        if path.lower().endswith((".ttf", ".otf", ".ttc")) and _has_cjk_glyphs(path):
+            font_manager.fontManager.addfont(path)
+            return str(font_manager.FontProperties(fname=path).get_name())
     return None
 
 

@@ -219,6 +219,25 @@ def test_example_table_with_a_cjk_font_keeps_chinese_rows():
     assert "left out" not in _title(fig)
 
 
+def test_cjk_font_falls_back_to_fontconfig_for_fonts_matplotlib_has_not_cached(tmp_path, monkeypatch):
+    import subprocess
+
+    import matplotlib as mpl
+
+    font = tmp_path / "StandIn.ttf"  # a copy, so that matplotlib's cached font list does not hold it
+    shutil.copy(Path(mpl.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", font)
+    monkeypatch.setattr(caption_examples_figure, "_has_cjk_glyphs", lambda path: path == str(font))
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/fc-list")
+    monkeypatch.setattr(
+        subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, f"{font}:\n", "")
+    )
+    caption_examples_figure.cjk_font.cache_clear()
+    try:
+        assert caption_examples_figure.cjk_font() == "DejaVu Sans"
+    finally:
+        caption_examples_figure.cjk_font.cache_clear()
+
+
 class _TmpLayout(RunLayout):
     @property
     def figures(self) -> Path:
