@@ -40,10 +40,12 @@ PO-Regularization (notebook 06)
     synthetic truth and SECap), ``human_preferences`` (the file a lab fills in), ``po_figures``.
 
 Ablations and figures (notebooks 07, 08)
-    ``ablations`` (the runner and the claims), ``paper_figures``.
+    ``ablations`` (the runner and the claims), ``paper_figures`` (every figure from ``results/``).
 
 Caption your own audio (notebook 09)
-    ``inference`` (``aligncap caption``, ``Captioner``); ``model_export``, ``model_card``.
+    ``inference`` (``aligncap caption``, ``Captioner``); ``model_export`` (``aligncap export``), ``model_card``,
+    ``model_integrity``; ``paper_figures`` draws notebook 08's figures with ``claim_figures``,
+    ``ablation_figures`` and ``caption_examples_figure``.
 
 Plumbing
     ``presets`` (stage configs and presets), ``run_layout`` (paths and the stage cache), ``reproducibility``
@@ -51,4 +53,10 @@ Plumbing
     ``cli`` (the ``aligncap`` command).
 """
 
+import warnings as _warnings
+
 __version__ = "0.1.0.dev0"
+
+# why: libraries import tqdm.auto, which warns once per kernel that ipywidgets is missing (we do not need the
+# widget: progress goes to stderr or is off); the warning would land in every notebook's stderr
+_warnings.filterwarnings("ignore", message="IProgress not found")

@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("aligncap_lib.training", "train the text teacher, SFT, KD or PO stage of a variant"),
     "pairs": ("aligncap_lib.po_regularization", "sample candidates, judge them and build preference pairs"),
     "caption": ("aligncap_lib.inference", "caption your own audio files with an exported model"),
+    "export": (
+        "aligncap_lib.model_export",
+        "export a trained variant as a shareable model folder (model card, checksums)",
+    ),
     "reproduce": ("aligncap_lib.reproduce", "run the notebooks in order with papermill"),
 }
 

@@ -38,6 +38,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# optional: a CJK font, so figures can draw Chinese captions (without it they show English rows only)
+if command -v fc-list >/dev/null 2>&1 && ! fc-list :lang=zh | grep -q . && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" -eq 0 ]; then
+  say "installing a CJK font for figures (fonts-wqy-microhei)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 \
+    || say "could not install fonts-wqy-microhei: Chinese example captions will be left out of figures"
+fi
 
 # ---- 2. virtual environment ------------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
