@@ -83,8 +83,13 @@ def train_student(
     teacher = read_stage(layout.teacher)
     if teacher is None:
         raise RuntimeError(f"no text teacher in {layout.teacher}: run `aligncap train --stage teacher` first")
+    # the speech units the student reads: a re-fitted tokenizer must retrain the student
+    tokens = (
+        (read_stage(layout.tokens) or {}).get("fingerprint", "") if cap.unit_source == "speech_tokens" else ""
+    )
     fingerprint = combined_hash(
         teacher["fingerprint"],
+        tokens,
         cap.result_hash(),
         kd.result_hash() if stage == "kd" else "",
         ev.result_hash(),

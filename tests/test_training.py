@@ -96,6 +96,22 @@ def test_summary_shape(smoke_run, monkeypatch) -> None:
     assert Path(results_summary.final_stage_dir(layout, "aligncap_full", 0)).name == "kd"
 
 
+def test_refitted_speech_tokens_retrain_the_student(smoke_run) -> None:
+    """The student's cache key includes the speech tokens' fingerprint: re-fitted units must not be served a
+    student trained on the old ones."""
+    layout, configs = smoke_run
+    out = train_student(layout, "no_po", 0, stage="kd", configs=configs)
+    before = json.loads((out / "stage.json").read_text())["fingerprint"]
+    info = layout.tokens / "stage.json"
+    original = info.read_text()
+    try:
+        info.write_text(original.replace('"fingerprint": "', '"fingerprint": "refit-', 1))
+        out = train_student(layout, "no_po", 0, stage="kd", configs=configs)
+        assert json.loads((out / "stage.json").read_text())["fingerprint"] != before
+    finally:
+        info.write_text(original)
+
+
 def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
     from aligncap_lib.training import stage_plan
 
