@@ -186,9 +186,9 @@ def quiet_progress(enabled: bool = True) -> Any:
     if not enabled:
         yield
         return
-    from transformers.utils import logging as hf_logging
-
     import importlib
+
+    from transformers.utils import logging as hf_logging
 
     datasets_logging: Any = None
     with contextlib.suppress(ImportError):
