@@ -47,7 +47,9 @@ def kl_intervals(values: Mapping[str, Mapping[str, Any]]) -> Figure:
     for i, label in enumerate(labels):
         v = values[label]
         lo, hi = v["ci95"]
-        ax.barh(i, v["mean"], color="#4c72b0" if "(kd)" in label else "#999999")  # label "<variant> (<stage>)"
+        ax.barh(
+            i, v["mean"], color="#4c72b0" if "(kd)" in label else "#999999"
+        )  # label "<variant> (<stage>)"
         ax.errorbar(v["mean"], i, xerr=[[v["mean"] - lo], [hi - v["mean"]]], color="black", capsize=3)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("held-out KL(text || speech) over caption tokens (nats/token, 95% interval)")

@@ -37,7 +37,9 @@ def reward_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
             pts = [(s, h[key]) for s, h in zip(steps, log, strict=True) if key in h]
             if pts:
                 axes[3].plot(*zip(*pts, strict=True), style, lw=1.2, label=f"{label} {key.split('/')[1]}")
-    for ax, (_key, title) in zip(axes, [*REWARD_KEYS, ("", "rewards: chosen (-), rejected (--)")], strict=True):
+    for ax, (_key, title) in zip(
+        axes, [*REWARD_KEYS, ("", "rewards: chosen (-), rejected (--)")], strict=True
+    ):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
