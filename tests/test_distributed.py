@@ -1,0 +1,134 @@
+"""The distributed path: the shipped accelerate configs parse, and a 2-process DDP run of a few KD and DPO steps
+gives the losses and gradient norms of a single-process run with the same global batch (fp32, rtol 1e-4).
+Why they can be equal is in :mod:`aligncap_lib.distributed`'s docstring. On this commit both modes are expected
+to fail (strict xfail, see ``XFAIL``): two bugs outside this module, with their fixes in the issue-11 report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aligncap_lib.distributed import per_device_batch, whole_batches
+from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
+
+STEPS, GLOBAL_BATCH = 3, 4
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "stage"),
+    [("ddp", "MULTI_GPU", None), ("deepspeed_zero2", "DEEPSPEED", 2), ("deepspeed_zero3", "DEEPSPEED", 3)],
+)
+def test_accelerate_configs_parse(name: str, kind: str, stage: int | None) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DeepSpeedPlugin
+
+    cfg = load_config_from_file(str(CONFIGS / f"{name}.yaml"))
+    assert cfg.distributed_type.value == kind and cfg.mixed_precision == "no"  # the stage decides precision
+    if stage is not None:
+        ds = cfg.deepspeed_config
+        assert ds["zero_stage"] == stage
+        # left to Trainer ("auto" <- TrainingArguments): a value here could contradict the stage config
+        assert "gradient_accumulation_steps" not in ds and "gradient_clipping" not in ds
+        fields = {k: v for k, v in ds.items() if k != "deepspeed_multinode_launcher"}
+        plugin = DeepSpeedPlugin(**fields)  # builds the DeepSpeed config dict without deepspeed installed
+        assert plugin.deepspeed_config["gradient_accumulation_steps"] == "auto"
+        assert plugin.deepspeed_config["zero_optimization"]["stage"] == stage
+
+
+def test_batch_helpers() -> None:
+    assert per_device_batch(4, 2) == 2 and per_device_batch(4, 1) == 4
+    with pytest.raises(ValueError, match="not divisible"):
+        per_device_batch(5, 2)
+    assert whole_batches(list(range(11)), 4) == list(range(8))
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        whole_batches([1, 2, 3], 4)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(cmd: list[str], repo: Path) -> tuple[int, str]:
+    env = {**os.environ, "ALIGNCAP_THREADS": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(repo)}  # fmt: skip
+    done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    return done.returncode, f"{' '.join(cmd)}\n--- stderr tail ---\n{done.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def smoke_work(tiny_corpus, tmp_path_factory):  # noqa: F811, ANN001, ANN201
+    """A smoke run folder with the inputs both runs read: corpus, speech tokens, text teacher."""
+    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.run_layout import RunLayout
+    from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
+    from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
+
+    work = tmp_path_factory.mktemp("distributed_run")
+    shutil.copytree(tiny_corpus, work / "corpus")
+    layout = RunLayout(preset="smoke", work=work)
+    tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
+    cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), progress=False)
+    teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
+    ensure_teacher(layout, cap, teacher)
+    return work
+
+
+def _one_and_two(work: Path, repo: Path, mode: str) -> tuple[dict, dict]:
+    entry = ["-m", "aligncap_lib.distributed", mode, "--work", str(work), "--steps", str(STEPS),
+             "--global-batch", str(GLOBAL_BATCH)]  # fmt: skip
+    rc, err = _run([sys.executable, *entry, "--out", str(work / f"{mode}_one.json")], repo)
+    assert rc == 0, err
+    # The shipped DDP config: torchrun starts 2 processes, which run on CPU (gloo) because the stages' training
+    # arguments say use_cpu. `accelerate launch --cpu --num_processes 2` starts only one process without an MPI
+    # hostfile (measured: its JSON says num_processes 1), so it cannot test anything here.
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "ddp.yaml"),
+              "--num_processes", "2", "--main_process_port", str(_free_port())]  # fmt: skip
+    rc, err = _run([*launch, *entry, "--out", str(work / f"{mode}_two.json")], repo)
+    assert rc == 0, err
+    one, two = (json.loads((work / f"{mode}_{n}.json").read_text()) for n in ("one", "two"))
+    return one, two
+
+
+# Known failures on this commit (measured; the fixes are in the scale-out report of issue 11):
+# kd: CaptionTrainer divides by the caption tokens of *all* processes but does not multiply by the process count
+#     as Trainer.compute_loss does, so under DDP the loss and the gradient are halved (2 processes: loss 3.112 vs
+#     6.224, grad norm 0.403 vs 0.806). dpo: precompute_ref_log_probs=True makes trl cache the reference log-probs
+#     of the in-memory pairs in a per-process temporary folder; rank 1 cannot read rank 0's file
+#     (FileNotFoundError). With both fixed the 2-process run matched to rtol 5e-7 (loss, grad norm).
+XFAIL = {
+    "kd": "CaptionTrainer lacks the x num_processes loss scale under DDP (loss and gradient halved)",
+    "dpo": "dpo_train's precompute_ref_log_probs cache is per process (rank 1 FileNotFoundError)",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=XFAIL[m])) for m in ("kd", "dpo")]
+)
+def test_two_processes_equal_one(smoke_work, repo, mode: str) -> None:  # noqa: ANN001
+    one, two = _one_and_two(smoke_work, repo, mode)
+    assert (one["num_processes"], one["per_device_batch"]) == (1, GLOBAL_BATCH)
+    assert (two["num_processes"], two["per_device_batch"]) == (2, GLOBAL_BATCH // 2)
+    a, b = one[mode], two[mode]
+    assert [h["step"] for h in a] == [h["step"] for h in b] == list(range(1, STEPS + 1))
+    loss_a, loss_b = np.array([h["loss"] for h in a]), np.array([h["loss"] for h in b])
+    assert np.isfinite(loss_a).all() and len(set(loss_a.round(6))) > 1  # it trains: the loss moves
+    if mode == "dpo":  # a fresh LoRA starts as the reference model: -log sigmoid(0)
+        assert loss_a[0] == pytest.approx(math.log(2), abs=1e-5)
+    np.testing.assert_allclose(loss_b, loss_a, rtol=1e-4, err_msg=f"{mode} loss per step")
+    # gradient norms check the gradient averaging itself (Adam would hide a constant gradient scale in the loss)
+    np.testing.assert_allclose([h["grad_norm"] for h in b], [h["grad_norm"] for h in a], rtol=1e-4,
+                               err_msg=f"{mode} grad norm per step")  # fmt: skip
