@@ -101,11 +101,21 @@ class CaptionTrainer(Trainer):
                 loss = loss + self.kd_lambda * kl_sum / n
             self._sums["kl"] += kl_sum.item()
             self._sums["n_kl"] += targets.numel()
+        if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+            # n counts the caption tokens of every process (Trainer gathers them) while DDP/DeepSpeed average the
+            # gradients over processes: scale back, as Trainer.compute_loss does, so that the update is the token
+            # mean of the global batch whatever each process's token count (tests/test_distributed.py)
+            loss = loss * self.accelerator.num_processes
         return (loss, out) if return_outputs else loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:  # a training log: add the caption CE and KL since the last log (nats per token)
-            s = self._sums
+            # this process's sums plus the other processes' (Trainer calls log on every process)
+            totals = self.accelerator.reduce(
+                torch.tensor([self._sums[k] for k in ("ce", "n_ce", "kl", "n_kl")], dtype=torch.float64,
+                             device=self.args.device), reduction="sum"
+            ).tolist()  # fmt: skip
+            s = dict(zip(("ce", "n_ce", "kl", "n_kl"), totals, strict=True))
             logs["ce"] = s["ce"] / s["n_ce"] if s["n_ce"] else math.nan
             if s["n_kl"]:
                 logs["kl"] = s["kl"] / s["n_kl"]

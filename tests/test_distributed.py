@@ -1,7 +1,8 @@
 """The distributed path: the shipped accelerate configs parse, and a 2-process DDP run of a few KD and DPO steps
 gives the losses and gradient norms of a single-process run with the same global batch (fp32, rtol 1e-4).
-Why they can be equal is in :mod:`aligncap_lib.distributed`'s docstring. On this commit both modes are expected
-to fail (strict xfail, see ``XFAIL``): two bugs outside this module, with their fixes in the issue-11 report."""
+Why they can be equal is in :mod:`aligncap_lib.distributed`'s docstring. Two bugs this test found are fixed: the
+KD loss lacked Trainer's x num_processes scale under DDP (loss and gradient halved), and trl's precomputed
+reference log-probs were cached per process (rank 1 could not read rank 0's file)."""
 
 from __future__ import annotations
 
@@ -102,22 +103,8 @@ def _one_and_two(work: Path, repo: Path, mode: str) -> tuple[dict, dict]:
     return one, two
 
 
-# Known failures on this commit (measured; the fixes are in the scale-out report of issue 11):
-# kd: CaptionTrainer divides by the caption tokens of *all* processes but does not multiply by the process count
-#     as Trainer.compute_loss does, so under DDP the loss and the gradient are halved (2 processes: loss 3.112 vs
-#     6.224, grad norm 0.403 vs 0.806). dpo: precompute_ref_log_probs=True makes trl cache the reference log-probs
-#     of the in-memory pairs in a per-process temporary folder; rank 1 cannot read rank 0's file
-#     (FileNotFoundError). With both fixed the 2-process run matched to rtol 5e-7 (loss, grad norm).
-XFAIL = {
-    "kd": "CaptionTrainer lacks the x num_processes loss scale under DDP (loss and gradient halved)",
-    "dpo": "dpo_train's precompute_ref_log_probs cache is per process (rank 1 FileNotFoundError)",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "mode", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=XFAIL[m])) for m in ("kd", "dpo")]
-)
+@pytest.mark.parametrize("mode", ["kd", "dpo"])
 def test_two_processes_equal_one(smoke_work, repo, mode: str) -> None:  # noqa: ANN001
     one, two = _one_and_two(smoke_work, repo, mode)
     assert (one["num_processes"], one["per_device_batch"]) == (1, GLOBAL_BATCH)
