@@ -43,6 +43,15 @@ def result_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, **kwargs)
 
 
+def added_field(default: Any, **kwargs: Any) -> Any:
+    """A result-affecting field added after results were committed, whose ``default`` reproduces the earlier
+    behaviour exactly: it enters :meth:`StageConfig.result_hash` only when set to another value, so adding it
+    neither invalidates the run cache nor marks committed results as stale (issue 9, item 6)."""
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata["hash_default"] = False
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
 def plumbing_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
     """A config field that cannot change any result (progress bars, batch sizes of pure inference, paths).
 
@@ -63,6 +72,9 @@ class StageConfig:
 
     #: The stage's key in :data:`PRESETS` (set by each subclass).
     stage: ClassVar[str] = ""
+    #: Bumped by a stage whose code changes its results with no config change (e.g. speech tokens 2: each clip
+    #: encoded alone); part of :meth:`result_hash` from 2 on, so caches and committed results notice.
+    protocol: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -102,8 +114,17 @@ class StageConfig:
         }
 
     def result_hash(self) -> str:
-        """A short, stable hash of the result-affecting fields and the stage name."""
-        payload = json.dumps({"stage": self.stage, "fields": self.result_fields()}, sort_keys=True)
+        """A short, stable hash of the result-affecting fields, the stage name and its :attr:`protocol`
+        (:func:`added_field` fields at their default and protocol 1 are left out: hashes stay as they were)."""
+        defaults = {
+            f.name for f in dataclasses.fields(self)
+            if not f.metadata.get("hash_default", True) and getattr(self, f.name) == f.default
+        }  # fmt: skip
+        fields = {k: v for k, v in self.result_fields().items() if k not in defaults}
+        body: dict[str, Any] = {"stage": self.stage, "fields": fields}
+        if self.protocol != 1:
+            body["protocol"] = self.protocol
+        payload = json.dumps(body, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @classmethod

@@ -151,9 +151,11 @@ def build_summary(
                         "metrics": metrics,
                     }
                 )
-        keys = set.intersection(*(set(r) for r in per_seed.values())) if per_seed else set()
+        # every split x language any seed has, over the seeds that have it (later seeds may score fewer splits:
+        # ablations.AblationConfig.later_seed_splits); n_seeds says how many
+        keys = set.union(*(set(r) for r in per_seed.values())) if per_seed else set()
         for split, lang in sorted(keys):
-            seeded = [per_seed[s][(split, lang)] for s in sorted(per_seed)]
+            seeded = [per_seed[s][(split, lang)] for s in sorted(per_seed) if (split, lang) in per_seed[s]]
             cell = aggregate.setdefault(variant, {}).setdefault(split, {}).setdefault(lang, {})
             for metric in sorted(seeded[0].stats):
                 if any(r.metrics.get(metric) is None for r in seeded):
@@ -169,6 +171,15 @@ def build_summary(
     return {"runs": runs, "aggregate": aggregate}
 
 
+def result_hashes(preset: str) -> dict[str, str]:
+    """Stage -> :meth:`StageConfig.result_hash` of the code's ``preset`` (result-affecting fields only), and
+    ``"all"`` over the stages: stored in the summary so that a test can tell committed results from stale ones."""
+    from aligncap_lib.presets import combined_hash, stage_configs
+
+    out = {stage: cls.for_preset(preset).result_hash() for stage, cls in sorted(stage_configs().items())}
+    return out | {"all": combined_hash(out)}
+
+
 def write_summary(layout: Any) -> Path:
     """Build and write ``results/<preset>/summary.json`` with the stage configs and the environment."""
     from aligncap_lib.presets import stage_configs
@@ -181,7 +192,11 @@ def write_summary(layout: Any) -> Path:
             configs[stage] = cls.for_preset(layout.preset).to_dict()
         except (TypeError, ValueError) as exc:  # a stage config that cannot be built is named, not fatal
             configs[stage] = {"error": str(exc)}
-    summary["config"] = {"preset": layout.preset, "stages": configs}
+    summary["config"] = {
+        "preset": layout.preset,
+        "stages": configs,
+        "result_hash": result_hashes(layout.preset),
+    }
     summary["environment"] = environment_snapshot()
     return write_json(layout.results / "summary.json", summary)
 

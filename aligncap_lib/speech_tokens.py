@@ -28,7 +28,7 @@ import torch
 
 from aligncap_lib import codebook_fitting, speech_codec, speech_units
 from aligncap_lib.audio_io import AudioError, read_audio
-from aligncap_lib.presets import StageConfig, combined_hash, plumbing_field, result_field
+from aligncap_lib.presets import StageConfig, combined_hash, result_field
 from aligncap_lib.run_layout import RunLayout, read_stage, run_stage
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class SpeechTokensConfig(StageConfig):
     """Speech tokenizer settings; defaults are the ``cpu`` preset's (our choices, each with its reason)."""
 
     stage: ClassVar[str] = "speech_tokens"
+    #: 2: every clip is encoded alone (1 padded clips into batches of 4, which moved units: speech_codec.embed)
+    protocol: ClassVar[int] = 2
 
     codec: str = result_field("fit")  # "fit" offline (no weights downloadable here); "pretrained" for paper
     pretrained_path: str | None = result_field(None)  # file or folder; None: the torch hub cache
@@ -59,13 +61,12 @@ class SpeechTokensConfig(StageConfig):
     max_seconds: float = result_field(60.0)  # longer clips are rejected (audio_io's rule)
     probe_c: float = result_field(0.03)  # inverse L2 strength, by 4-fold CV grouped by voice on train (cpu)
     seed: int = result_field(0)
-    batch_size: int = plumbing_field(4)  # clips per encoder batch; 4 beat 16 on CPU (cache); causal: no leak
 
     def validate(self) -> None:
         self._one_of("codec", CODEC_SOURCES)
         self._one_of("fit_method", codebook_fitting.FIT_METHODS)
         self._positive("n_q", "bins", "encoder_filters", "kmeans_iters", "fit_max_frames", "unit_codebooks")
-        self._positive("stack", "max_positions", "max_seconds", "probe_c", "batch_size")
+        self._positive("stack", "max_positions", "max_seconds", "probe_c")
         self._require(self.bins & (self.bins - 1) == 0, f"bins must be a power of 2, got {self.bins}")
         self._require(self.unit_codebooks <= self.n_q, "unit_codebooks must be <= n_q")
         self._require(self.max_positions >= self.unit_codebooks, "max_positions must hold one position")
@@ -122,13 +123,9 @@ def load_clip(path: Path, config: SpeechTokensConfig) -> np.ndarray:
     return wave
 
 
-def _embed_many(model: EncodecModel, waves: dict[str, np.ndarray], batch: int) -> dict[str, torch.Tensor]:
-    order = sorted(waves, key=lambda k: len(waves[k]))  # similar lengths per batch: little padding
-    out: dict[str, torch.Tensor] = {}
-    for i in range(0, len(order), batch):
-        keys = order[i : i + batch]
-        out.update(zip(keys, speech_codec.embed(model, [waves[k] for k in keys]), strict=True))
-    return out
+def _embed_many(model: EncodecModel, waves: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    # one clip per encoder call: a clip's units must not depend on its batch (speech_codec.embed)
+    return {k: speech_codec.embed(model, [w])[0] for k, w in waves.items()}
 
 
 def get_codec(
@@ -149,7 +146,7 @@ def get_codec(
         return model, speech_codec.sha256_file(art), {"embedded": {}, "fitted": False, "artifact": art}
     train = {k: c for k, c in clips.items() if c["split"] == "train"}
     fields = {f: getattr(config, f) for f in ("n_q", "bins", "encoder_filters", "fit_method", "kmeans_iters",
-                                               "fit_max_frames", "max_seconds", "seed")}  # fmt: skip
+                                               "fit_max_frames", "max_seconds", "seed", "protocol")}  # fmt: skip
     key = combined_hash(fields, {"train": sorted(c["sha256"] for c in train.values())})
     art = cache / "codecs" / f"fit-{key}.safetensors"
     if art.exists():
@@ -164,7 +161,7 @@ def get_codec(
     model = speech_codec.build_codec(n_q=config.n_q, bins=config.bins, encoder_filters=config.encoder_filters,
                                      seed=config.seed)  # fmt: skip
     start = time.perf_counter()
-    embedded = _embed_many(model, {k: c["wave"] for k, c in train.items()}, config.batch_size)
+    embedded = _embed_many(model, {k: c["wave"] for k, c in train.items()})
     frames = codebook_fitting.subsample_frames([embedded[k] for k in sorted(embedded)], config.fit_max_frames,
                                                config.seed)  # fmt: skip
     used = codebook_fitting.fit_quantizer(model.quantizer, frames, method=config.fit_method, n_q=config.n_q,
@@ -212,7 +209,7 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
         else:
             todo[cid] = clip["wave"]
     cached = len(codes) - sum(cid in info["embedded"] for cid in codes)
-    for cid, frames in _embed_many(model, todo, config.batch_size).items():
+    for cid, frames in _embed_many(model, todo).items():
         codes[cid] = speech_codec.quantize(model, frames, config.n_q)
     code_dir.mkdir(parents=True, exist_ok=True)
     for cid, c in codes.items():

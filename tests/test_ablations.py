@@ -36,6 +36,22 @@ def test_config_validates() -> None:
         AblationConfig(pref_fractions=(0.0, 1.0))
 
 
+def test_later_seeds_score_the_claim_split_only() -> None:
+    from aligncap_lib.training import _configs
+
+    cfg = AblationConfig(seeds=(0, 1, 2))
+    base = _configs("cpu")
+    assert cfg.seed_configs(base, 0) is base  # the first seed: every split
+    cap1 = cfg.seed_configs(base, 1)[0]
+    assert cap1.eval_splits == ("test_zeroshot",) and cap1.result_hash() != base[0].result_hash()
+    assert cfg.seed_configs(base, 2)[1:] == base[1:]
+    assert AblationConfig(later_seed_splits=()).seed_configs(base, 2) is base
+    with pytest.raises(ValueError, match="must hold claim_split"):
+        AblationConfig(later_seed_splits=("test_seen",))
+    with pytest.raises(ValueError, match="unknown split"):
+        AblationConfig(later_seed_splits=("test_zeroshot", "dev"))
+
+
 def test_claims_on_an_empty_run_are_listed_as_missing(tmp_path) -> None:
     rows = claims(
         RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)), EvaluationConfig(n_bootstrap=20)

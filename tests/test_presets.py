@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 
 from aligncap_lib import presets
-from aligncap_lib.presets import PRESETS, StageConfig, plumbing_field, resolve_preset
+from aligncap_lib.presets import PRESETS, StageConfig, added_field, plumbing_field, resolve_preset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +54,30 @@ def test_result_hash_ignores_plumbing_fields_only():
     assert base.result_hash() == _ToyConfig(show_progress=False).result_hash()
     assert base.result_hash() != _ToyConfig(steps=11).result_hash()
     assert "show_progress" not in base.result_fields()
+
+
+@dataclasses.dataclass(frozen=True)
+class _ToyConfigLater(_ToyConfig):
+    """_ToyConfig after a release added a result field whose default keeps the old behaviour."""
+
+    precision: str = added_field("fp32")
+
+
+@dataclasses.dataclass(frozen=True)
+class _ToyConfigV2(_ToyConfig):
+    protocol: ClassVar[int] = 2
+
+
+def test_added_field_at_default_keeps_the_hash_and_counts_when_set():
+    old = _ToyConfig().result_hash()
+    assert _ToyConfigLater().result_hash() == old  # committed results and caches stay valid
+    assert _ToyConfigLater(precision="bf16").result_hash() != old
+    assert _ToyConfigLater(steps=11).result_hash() == _ToyConfig(steps=11).result_hash()
+
+
+def test_protocol_bump_changes_the_hash():
+    assert _ToyConfigV2().result_hash() != _ToyConfig().result_hash()
+    assert _ToyConfigV2(steps=11).result_hash() != _ToyConfigV2().result_hash()
 
 
 def test_every_preset_override_names_a_real_field_of_a_real_stage():
