@@ -77,12 +77,10 @@ def compare_methods(
         model = speech_codec.build_codec(n_q=cfg.n_q, bins=cfg.bins, encoder_filters=cfg.encoder_filters,
                                          seed=cfg.seed)  # fmt: skip
         if cfg.encoder_filters not in frames_cache:  # same seed and width: same random encoder, embed once
-            ids = sorted(waves, key=lambda k: len(waves[k]))
-            emb: dict[str, torch.Tensor] = {}
-            for i in range(0, len(ids), cfg.batch_size):
-                chunk = ids[i : i + cfg.batch_size]
-                emb.update(zip(chunk, speech_codec.embed(model, [waves[k] for k in chunk]), strict=True))
-            frames_cache[cfg.encoder_filters] = emb
+            ids = sorted(waves)
+            frames_cache[cfg.encoder_filters] = dict(
+                zip(ids, speech_codec.embed(model, [waves[k] for k in ids]), strict=True)
+            )
         emb = frames_cache[cfg.encoder_filters]
         train_ids = [r["id"] for r in kept if r["split"] == "train"]
         frames = codebook_fitting.subsample_frames([emb[k] for k in train_ids], cfg.fit_max_frames, cfg.seed)
