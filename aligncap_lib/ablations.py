@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from aligncap_lib.presets import StageConfig, plumbing_field
+from aligncap_lib.presets import StageConfig, added_field, plumbing_field
 from aligncap_lib.variants import VARIANT_ORDER
 
 #: (claim, A (variant, stage), B (variant, stage), metrics with +1 = higher is better, -1 = lower is better)
@@ -69,6 +69,9 @@ class AblationConfig(StageConfig):
     #: about half of each training's 170 s at cpu; the claims are read on the claim split, so later seeds score
     #: that one (both languages) and the seen / cross-domain tables rest on the first seed. () = every split.
     later_seed_splits: tuple[str, ...] = ("test_zeroshot",)
+    #: secap_dev (real Chinese speech, ../shared/secap-dev): the first seed's trained variants caption its clips
+    #: (0 = every clip, 100 in the dev subset) next to SECap's released outputs (:func:`secap_dev_rows`).
+    secap_clips: int = added_field(0)
     progress: bool = plumbing_field(True)
 
     def validate(self) -> None:
@@ -79,6 +82,7 @@ class AblationConfig(StageConfig):
             get_variant(v)
         self._require(all(0 < f <= 1 for f in self.pref_fractions), "pref_fractions must be in (0, 1]")
         self._require(set(self.sweep_seeds) <= set(self.seeds), "sweep_seeds must be among seeds")
+        self._require(self.secap_clips >= 0, f"secap_clips must be >= 0, got {self.secap_clips}")
         known = ("test_seen", "test_zeroshot", "test_crossdomain")
         bad = [x for x in self.later_seed_splits if x not in known]
         self._require(not bad, f"later_seed_splits: unknown split(s) {bad}; choose among {known}")
@@ -120,6 +124,72 @@ def run_ablations(
                 layout, "aligncap_full", seed, preset, po=sweep
             )
     return out
+
+
+def secap_dev_rows(
+    layout: Any, cfg: AblationConfig, *, seed: int | None = None, secap_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """The trained variants (final stage, first seed) on ``secap_dev``: real Mandarin speech with one human
+    caption per clip, scored as the synthetic splits are (Chinese, character tokens) but without slot metrics
+    (no ground-truth attributes), next to SECap's own released outputs on the same clips.
+
+    Each clip is read, tokenized with the run's fitted speech tokenizer (alone, as inference does) and measured
+    by the acoustic analyzer once; each variant reads it with its own clue setting (acoustic clues for the
+    variants trained with clues). Returns ``{"clips", "skipped", "rows": {name: metrics}}``, or
+    ``{"skipped_reason": ...}`` without the data. A clip that cannot be read is listed and left out.
+    """
+    from aligncap_lib.acoustic_analyzer import analyze
+    from aligncap_lib.audio_io import AudioError, read_audio
+    from aligncap_lib.caption_prompts import CaptionExample
+    from aligncap_lib.evaluation import EvaluationConfig, evaluate_captions
+    from aligncap_lib.inference import Captioner
+    from aligncap_lib.manifest import read_manifest
+    from aligncap_lib.peer_rows import find_secap_dir, read_secap_results
+    from aligncap_lib.results_summary import final_stage_dir
+    from aligncap_lib.variants import get_variant
+
+    found = find_secap_dir(secap_dir)
+    if found is None:
+        return {"skipped_reason": "no SECap data: put it at ../shared/secap-dev or set $SECAP_DIR"}
+    refs, secap_hyps = read_secap_results(found)
+    ids = sorted(refs)[: cfg.secap_clips or None]
+    ev = EvaluationConfig.for_preset(layout.preset)
+    seed = cfg.seeds[0] if seed is None else seed
+    records, _ = read_manifest(layout.corpus / "manifest.jsonl")
+
+    def scalars(result: Any) -> dict[str, Any]:  # point values, and the 95% interval over clips of each
+        out = {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
+        return out | {"ci95": {k: [iv.low, iv.high] for k, iv in sorted(result.intervals.items())}}
+
+    rows: dict[str, Any] = {
+        "secap (released outputs)": scalars(
+            evaluate_captions({i: refs[i] for i in ids}, {i: secap_hyps[i] for i in ids}, "zh", config=ev)
+        )
+    }
+    prepared: dict[str, tuple[str, Any]] | None = (
+        None  # id -> (units, acoustic clues): the same for every variant
+    )
+    skipped: dict[str, str] = {}
+    for variant in cfg.variants:
+        stage = final_stage_dir(layout, variant, seed) if get_variant(variant).kind == "lm" else None
+        if stage is None:
+            continue
+        captioner = Captioner.from_stage(stage, layout.tokens, records)
+        if prepared is None:
+            prepared = {}
+            for i in ids:
+                try:
+                    wave, rate, _ = read_audio(found / "dataset" / "wav" / f"{i}.wav")
+                    prepared[i] = (captioner.units(wave, rate, i), analyze(wave, rate, "zh", captioner.norms))
+                except (AudioError, ValueError, RuntimeError, OSError) as exc:  # named and left out
+                    skipped[i] = getattr(exc, "reason", None) or str(exc)
+        examples = [CaptionExample(id=i, lang="zh", caption="", units=u,
+                                   student_clues=c if captioner.default_clues == "acoustic" else None)
+                    for i, (u, c) in prepared.items()]  # fmt: skip
+        hyps = captioner.caption_examples(examples)
+        rows[variant] = {"stage": stage.name, **scalars(evaluate_captions({i: refs[i] for i in hyps}, hyps, "zh",
+                                                                           config=ev))}  # fmt: skip
+    return {"clips": len(ids) - len(skipped), "skipped": skipped, "seed": seed, "rows": rows}
 
 
 def _verdict(lo: float, hi: float, direction: int) -> str:

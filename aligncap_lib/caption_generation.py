@@ -56,6 +56,7 @@ def generate_captions(
                 chunk = examples[start : start + batch_size]
                 prompts = [example_prompt(ex, view, role) for ex in chunk]
                 enc = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+                enc = enc.to(model.device)  # a GPU model (paper preset) generates on its device
                 with torch.no_grad():
                     gen = model.generate(
                         **enc,
@@ -97,7 +98,7 @@ def speech_text_kl(
             )
             for ex in chunk
         ]
-        batch = collate(feats)
+        batch = {k: v.to(model.device) for k, v in collate(feats).items()}
         with torch.no_grad():
             s_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             t_inputs = {
@@ -111,8 +112,8 @@ def speech_text_kl(
                     t_logits = model(**t_inputs).logits
             else:
                 t_logits = model(**t_inputs).logits
-        s, _ = caption_logits(s_logits, batch["labels"])
-        t, _ = caption_logits(t_logits, batch["teacher_labels"])
+        s, _ = caption_logits(s_logits.float(), batch["labels"])  # the divergence in fp32 under bf16 too
+        t, _ = caption_logits(t_logits.float(), batch["teacher_labels"])
         per_token = divergence(s, t, reduction="none")
         lengths = (batch["labels"][:, 1:] != -100).sum(1).tolist()
         values.extend(p.mean().item() for p in torch.split(per_token, lengths))

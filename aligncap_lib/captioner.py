@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aligncap_lib.presets import StageConfig, plumbing_field
+from aligncap_lib.presets import StageConfig, added_field, plumbing_field
 
 #: Special tokens of our tokenizer (a hub tokenizer keeps its own EOS/pad and gets the language tags).
 EOS, PAD = "<|endoftext|>", "<|pad|>"
@@ -64,6 +64,13 @@ class CaptionerConfig(StageConfig):
     #: Splits each trained variant is evaluated on after training (both languages).
     eval_splits: tuple[str, ...] = ("test_zeroshot", "test_seen", "test_crossdomain")
     unit_source: str = "speech_tokens"  # see aligncap_lib.captioner_inputs
+    #: Where and how the LM runs (issue 11). CPU presets: fp32 on the CPU, as every committed result; ``paper``:
+    #: a GPU, bf16 autocast (base weights stored in bf16, LoRA weights and optimizer states fp32), gradient
+    #: checkpointing. Added after the cpu results, at defaults that reproduce them (presets.added_field).
+    device: str = added_field("cpu")  # "cpu" | "cuda" | "auto" (a GPU when torch sees one)
+    precision: str = added_field("fp32")  # "fp32" | "bf16"
+    attn_implementation: str = added_field("sdpa")  # transformers' default on torch 2.x; "eager" to debug
+    gradient_checkpointing: bool = plumbing_field(False)  # memory for time: the same numbers (non-reentrant)
     save_steps: int = plumbing_field(
         100
     )  # resume granularity; resume is exact, so results do not depend on it
@@ -76,6 +83,9 @@ class CaptionerConfig(StageConfig):
         self._probability("warmup_ratio", "top_p")
         self._one_of("decoding", ("greedy", "beam", "sample"))
         self._one_of("unit_source", ("speech_tokens", "measurement_stand_in"))
+        self._one_of("device", ("cpu", "cuda", "auto"))
+        self._one_of("precision", ("fp32", "bf16"))
+        self._one_of("attn_implementation", ("sdpa", "eager", "flash_attention_2"))
         self._positive("save_steps")
         self._require(self.d_model % self.n_heads == 0, f"d_model {self.d_model} not divisible by n_heads")
         self._require(self.max_grad_norm > 0, "max_grad_norm must be > 0")
@@ -146,7 +156,9 @@ def build_model(cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0) -> Any:
     from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     if cfg.base_model:
-        model = AutoModelForCausalLM.from_pretrained(cfg.base_model, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            cfg.base_model, dtype=torch_dtype(cfg), attn_implementation=cfg.attn_implementation
+        )
         if model.get_input_embeddings().weight.shape[0] < len(tokenizer):  # type: ignore[index]
             model.resize_token_embeddings(len(tokenizer))
         return model
@@ -163,10 +175,19 @@ def build_model(cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0) -> Any:
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        attn_implementation=cfg.attn_implementation,  # type: ignore[call-arg]  # a PretrainedConfig kwarg
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return Qwen2ForCausalLM(config)
+        return Qwen2ForCausalLM(config).to(torch_dtype(cfg))
+
+
+def torch_dtype(cfg: Any) -> Any:
+    """The dtype the base LM's weights are stored in: bf16 under ``precision="bf16"`` (Trainer's autocast does
+    the arithmetic; peft keeps the adapter in fp32), else fp32. ``cfg`` None: fp32."""
+    import torch
+
+    return torch.bfloat16 if cfg is not None and cfg.precision == "bf16" else torch.float32
 
 
 def load_base_tokenizer(cfg: CaptionerConfig, texts: Iterable[str], unit_tokens: Sequence[str]) -> Any:
@@ -179,11 +200,25 @@ def load_base_tokenizer(cfg: CaptionerConfig, texts: Iterable[str], unit_tokens:
 
 
 def attach_lora(
-    model: Any, unit_ids: Sequence[int], *, r: int, alpha: int, dropout: float, targets: Sequence[str]
+    model: Any,
+    unit_ids: Sequence[int],
+    *,
+    r: int,
+    alpha: int,
+    dropout: float,
+    targets: Sequence[str],
+    gradient_checkpointing: bool = False,
 ) -> Any:
     """Wrap ``model`` with a LoRA adapter named ``default`` whose speech-unit embedding rows (``unit_ids``)
-    train too; ``disable_adapter()`` then gives back the unchanged base (the KD teacher)."""
+    train too; ``disable_adapter()`` then gives back the unchanged base (the KD teacher).
+
+    With ``gradient_checkpointing`` the LoRA input-gradient fix is applied first: the frozen embedding's output
+    gets ``requires_grad``, without which reentrant checkpointing of a frozen base passes no gradient to the
+    adapters (peft's ``prepare_model_for_kbit_training`` does the same)."""
     from peft import LoraConfig, get_peft_model
+
+    if gradient_checkpointing:
+        model.enable_input_require_grads()
 
     lora = LoraConfig(
         r=r,
@@ -205,15 +240,26 @@ def save_model(model: Any, tokenizer: Any, directory: Path) -> Path:
     return directory
 
 
-def load_model(directory: Path | str) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` from a folder written by :func:`save_model` (or any HF causal-LM folder)."""
+def load_model(directory: Path | str, runtime: Any = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a folder written by :func:`save_model` (or any HF causal-LM folder); with a
+    ``runtime`` :class:`CaptionerConfig` in its precision and attention implementation (default fp32, SDPA)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from aligncap_lib.reproducibility import quiet_progress
 
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(runtime)}
+    if runtime is not None:
+        kwargs["attn_implementation"] = runtime.attn_implementation
     with quiet_progress():  # transformers 5 draws a "Loading weights" bar on stderr for every load
-        model = AutoModelForCausalLM.from_pretrained(str(directory))
+        model = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
         return model.eval(), AutoTokenizer.from_pretrained(str(directory))
+
+
+def to_device(model: Any, runtime: Any = None) -> Any:
+    """``model`` on the GPU when ``runtime`` (a :class:`CaptionerConfig`) runs there, else unchanged (CPU)."""
+    from aligncap_lib.distributed import use_cpu
+
+    return model if runtime is None or use_cpu(runtime.device) else model.to("cuda")
 
 
 def count_parameters(model: Any) -> int:

@@ -27,6 +27,18 @@ The per-device batch is ``global_batch / processes``. What makes the two runs eq
 - Logged values: Trainer's ``loss`` is gathered and averaged over processes; other logged values are only
   comparable where their trainer reduces them across processes (trl's rewards are gathered).
 
+The pipeline's own command runs the same way (README "Scale out")::
+
+    accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 \\
+        -m aligncap_lib.cli train --stage kd --variant no_po --seed 0 --work runs/smoke --preset smoke
+
+Every process runs the stage; :func:`start_process_group` opens the process group first so that the stage
+bookkeeping can :func:`barrier`; process 0 alone writes a stage folder (the others build into private
+``.rank<k>`` scratch folders, deleted at the end: :func:`aligncap_lib.run_layout.run_stage`,
+:func:`aligncap_lib.training.train_student`); preference candidates are sampled and judged by process 0 alone.
+A stage's ``batch_size`` is its global batch (:func:`per_device_batch`). Tested against a single-process run in
+``tests/test_distributed.py``.
+
 The KD examples and model are built as :func:`aligncap_lib.training.train_student` builds them; DPO starts from the
 run's text teacher LM on *swapped-caption* pairs (chosen: the clip's reference caption, rejected: another
 clip's): not the pipeline's judged pairs, which need a trained student and sampling; for this check the
@@ -52,6 +64,46 @@ def world() -> tuple[int, int]:
     """``(rank, world_size)`` from the launcher's environment (torchrun / accelerate set ``RANK`` and
     ``WORLD_SIZE``); ``(0, 1)`` for a plain ``python`` run. Read before Trainer starts the process group."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True on process 0 (and in a plain single-process run)."""
+    return world()[0] == 0
+
+
+def rank_suffix() -> str:
+    """``""`` on process 0, ``".rank<k>"`` on the others: the suffix of a process's private scratch folder."""
+    rank = world()[0]
+    return "" if rank == 0 else f".rank{rank}"
+
+
+def use_cpu(device: str) -> bool:
+    """Whether a stage with ``device`` (``"cpu"``, ``"cuda"`` or ``"auto"``) runs on the CPU: ``"auto"`` takes a
+    GPU when torch sees one. ``"cuda"`` without a GPU is a clear error."""
+    import torch
+
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be cpu, cuda or auto, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no GPU (a CPU torch build?)")
+    return device == "cpu" or not torch.cuda.is_available()
+
+
+def start_process_group(device: str = "auto") -> None:
+    """Open the process group now when launched with several processes (``accelerate launch``, ``torchrun``),
+    so that stages can :func:`barrier` before Trainer would open it; a no-op in a single-process run."""
+    if world()[1] > 1:
+        from accelerate import PartialState
+
+        PartialState(cpu=use_cpu(device))
+
+
+def barrier() -> None:
+    """Wait for every process (a no-op without an open process group)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def per_device_batch(global_batch: int, processes: int) -> int:
@@ -211,11 +263,11 @@ def run(
         result[mode] = [{k: float(h[k]) for k in LOG_KEYS if k in h} for h in log if "loss" in h]
     if rank == 0:
         write_json(Path(out), result, digits=12)  # full precision: the comparison is at rtol 1e-4
-    _end_process_group()
+    end_process_group()
     return result
 
 
-def _end_process_group() -> None:
+def end_process_group() -> None:
     """Wait for every process, then close the process group Trainer opened. Why: with gloo's threads still alive
     at interpreter exit, a process now and then aborted after finishing its work ("terminate called without an
     active exception", exit -6: 2 of about 10 two-process launches here)."""

@@ -137,13 +137,30 @@ def training_arguments(
     save_steps: int | None = None,
     logging_steps: int = 10,
     progress: bool = True,
+    runtime: Any = None,
+    global_batch: bool = False,
 ) -> TrainingArguments:
-    """``TrainingArguments`` for the tiny captioner on CPU: warmup + cosine + clipping (FINDINGS: a constant
-    LR teacher ignored its clues), seeded data order, checkpoints in safetensors for resume."""
+    """``TrainingArguments`` for the captioner: warmup + cosine + clipping (FINDINGS: a constant LR teacher
+    ignored its clues), seeded data order, checkpoints in safetensors for resume.
+
+    ``runtime`` (a :class:`aligncap_lib.captioner.CaptionerConfig`, or None for fp32 on the CPU) gives the
+    device, precision and gradient checkpointing. With ``global_batch`` ``batch_size`` is the batch of all
+    processes together and each process takes its share (:func:`aligncap_lib.distributed.per_device_batch`), so
+    a multi-process run makes the same optimizer steps as a single-process one."""
+    from aligncap_lib.distributed import per_device_batch, use_cpu, world
+
+    device, bf16, checkpointing = "cpu", False, False
+    if runtime is not None:
+        device, bf16, checkpointing = (
+            runtime.device,
+            runtime.precision == "bf16",
+            runtime.gradient_checkpointing,
+        )
+    per_device = per_device_batch(batch_size, world()[1]) if global_batch else batch_size
     return TrainingArguments(
         output_dir=str(out_dir),
         max_steps=steps,
-        per_device_train_batch_size=batch_size,
+        per_device_train_batch_size=per_device,
         gradient_accumulation_steps=grad_accum,
         learning_rate=lr,
         lr_scheduler_type="cosine",
@@ -157,7 +174,12 @@ def training_arguments(
         save_steps=save_steps or steps,
         save_total_limit=1,
         report_to="none",
-        use_cpu=True,
+        use_cpu=use_cpu(device),
+        bf16=bf16,  # autocast; the LoRA weights and optimizer states stay fp32
+        # non-reentrant checkpointing gives the frozen base's inputs gradients itself; the LoRA input-gradient
+        # fix (enable_input_require_grads) is applied too, in captioner.attach_lora, for the reentrant kind
+        activation_checkpointing=checkpointing,  # transformers 5's name for gradient checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         dataloader_num_workers=0,
         remove_unused_columns=False,  # the collator's teacher_* keys reach compute_loss
         disable_tqdm=not progress,

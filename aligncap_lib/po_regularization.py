@@ -215,7 +215,7 @@ def ensure_pairs(
     seed<k>/`` with ``candidates.json``, ``scores.json``, ``pairs.jsonl`` (trl format + scores) and
     ``stats.json``. ``judge`` overrides the configured one (tests)."""
     from aligncap_lib.caption_prompts import example_prompt
-    from aligncap_lib.captioner import load_model
+    from aligncap_lib.captioner import load_model, to_device
     from aligncap_lib.reproducibility import seed_everything, write_json
     from aligncap_lib.run_layout import run_stage
     from aligncap_lib.training import _configs
@@ -241,8 +241,8 @@ def ensure_pairs(
             stats = {"clips": len(prompts), "pairs": len(pairs), "source": "human",
                      "unknown_ids": sorted({p["id"] for p in human} - set(prompts))}  # fmt: skip
         else:
-            model, tok = load_model(start / "merged")
-            candidates = sample_candidates(model, tok, examples, po, seed)
+            model, tok = load_model(start / "merged", cap)
+            candidates = sample_candidates(to_device(model, cap), tok, examples, po, seed)
             scorer = judge or make_judge(po, layout.work / "judge_cache")
             flat = [
                 (cid, k, text) for cid, texts in sorted(candidates.items()) for k, text in enumerate(texts)
@@ -263,7 +263,8 @@ def ensure_pairs(
         write_json(tmp / "stats.json", stats)
         return {"pairs": len(pairs), "clips": stats["clips"]}
 
-    folder, _ = run_stage(layout.pairs / variant / f"seed{seed}", fingerprint, build)
+    # process 0 alone samples and judges (a paid LLM judge is called once); the others wait for the pairs
+    folder, _ = run_stage(layout.pairs / variant / f"seed{seed}", fingerprint, build, collective=False)
     return folder
 
 
@@ -287,6 +288,8 @@ def dpo_train(
     *,
     lora_targets: Sequence[str] | None = None,
     callbacks: list[Any] | None = None,
+    runtime: Any = None,
+    global_batch: bool = False,
 ) -> tuple[Any, Any, list[dict[str, float]]]:
     """DPO on ``pairs`` from the merged model of stage folder ``start`` with a fresh LoRA adapter (module
     docstring: the reference is then the start model). Returns ``(peft model, tokenizer, log)``; the log is
@@ -303,12 +306,20 @@ def dpo_train(
         raise ValueError(
             f"no preference pairs to train on (from {start}): lower the margin or add candidates"
         )
-    model, tok = load_model(Path(start) / "merged")
+    from aligncap_lib.distributed import per_device_batch, use_cpu, world
+
+    model, tok = load_model(Path(start) / "merged", runtime)
+    device = runtime.device if runtime is not None else "cpu"
+    bf16 = runtime is not None and runtime.precision == "bf16"
+    checkpointing = runtime is not None and runtime.gradient_checkpointing
     with quiet_progress():  # trl 1.16 sets deprecated TrainingArguments names (FutureWarnings)
         args = DPOConfig(
             output_dir=str(out_dir / "checkpoints"),
             max_steps=po.steps,
-            per_device_train_batch_size=po.batch_size,
+            # global_batch: po.batch_size pairs per optimizer step over all processes (kd_trainer.training_arguments)
+            per_device_train_batch_size=per_device_batch(po.batch_size, world()[1])
+            if global_batch
+            else po.batch_size,
             learning_rate=po.learning_rate,
             lr_scheduler_type="cosine",
             warmup_steps=round(po.warmup_ratio * po.steps),
@@ -320,7 +331,7 @@ def dpo_train(
             logging_steps=max(1, min(5, po.steps // 10)),
             save_strategy="no",
             report_to="none",
-            use_cpu=True,
+            use_cpu=use_cpu(device),
             dataloader_num_workers=0,
             disable_tqdm=not po.progress,
             # FINDINGS: same loss curve, ~15% faster; the reference is frozen. Single process only: trl caches the
@@ -328,9 +339,11 @@ def dpo_train(
             # processes of a multi-process run cannot read (tests/test_distributed.py)
             precompute_ref_log_probs=int(os.environ.get("WORLD_SIZE", "1")) == 1,
             # trl 1.16 defaults both to True: bf16 rounded the CPU model's logits (~1e-3, the reference no longer
-            # equalled the start model) and checkpointing only costs time on a tiny LM
-            bf16=False,
-            gradient_checkpointing=False,
+            # equalled the start model) and checkpointing only costs time on a tiny LM; the captioner config
+            # decides (paper preset: both on)
+            bf16=bf16,
+            gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
             optim="adamw_torch",
         )
     lora = LoraConfig(
@@ -393,7 +406,8 @@ def train_po(
     def build(tmp: Path) -> dict[str, Any]:
         seed_everything(seed)
         pairs = subsample_pairs(read_pairs(pairs_dir), po.pair_fraction, seed)
-        model, tok, log = dpo_train(start, pairs, po, tmp, seed, lora_targets=kd.lora_targets)
+        model, tok, log = dpo_train(start, pairs, po, tmp, seed, lora_targets=kd.lora_targets, runtime=cap,
+                                    global_batch=True)  # fmt: skip
         write_json(tmp / "log.json", log)
         records = _records(layout)
         v = get_variant(variant)

@@ -208,7 +208,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "progress": False,  # no Trainer progress display in the committed smoke notebooks
         },
         # ablations (issue 9): one seed, a two-point preference-size sweep
-        "ablations": {"seeds": (0,), "pref_fractions": (0.5, 1.0)},
+        "ablations": {"seeds": (0,), "pref_fractions": (0.5, 1.0), "secap_clips": 12},
     },
     "cpu": {},
     "paper": {
@@ -233,12 +233,19 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "opensmile_clips": 1000,
         },
         # captioner (issue 7): any HF causal LM by hub id or local path; our choice of a small open one.
+        # runtime (issue 11): a GPU when present, bf16 autocast with bf16-stored base weights, gradient
+        # checkpointing (non-reentrant, plus the LoRA input-gradient fix), SDPA attention. Estimated memory for
+        # the 0.5B model at batch 32 x ~600 tokens: README "Scale out" (an estimate, not a measurement).
         "captioner": {
             "base_model": "Qwen/Qwen2.5-0.5B",
             "steps": 3000,
             "batch_size": 32,
             "learning_rate": 2e-4,
             "max_positions": 1024,
+            "device": "auto",
+            "precision": "bf16",
+            "gradient_checkpointing": True,
+            "attn_implementation": "sdpa",
         },
         "teacher": {"steps": 2000, "learning_rate": 5e-5},
     },

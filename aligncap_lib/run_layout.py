@@ -120,17 +120,31 @@ def run_stage(
     build: Callable[[Path], dict[str, Any] | None],
     *,
     force: bool = False,
+    collective: bool = True,
 ) -> tuple[Path, bool]:
     """Build a stage into ``directory`` unless a finished one with ``fingerprint`` is there.
 
     ``build(tmp_dir)`` writes the stage's files into ``tmp_dir`` and may return a small JSON-able summary that
     is stored in ``stage.json``. Returns ``(directory, rebuilt)``. A build that raises leaves the previous
     folder untouched and removes its temporary folder.
+
+    Under ``accelerate launch`` every process runs ``build`` (its Trainer steps are collective), each into a
+    private ``.tmp.rank<k>`` folder; process 0's becomes the stage and the others' are deleted. The processes
+    wait for each other before the freshness check (so they all decide alike) and after the rename (so none
+    reads a stage before it exists). A stage with no collective step (``collective=False``: e.g. sampling and
+    judging preference candidates, where a paid judge must not be called once per process) is built by process 0
+    alone while the others wait.
     """
+    from aligncap_lib.distributed import barrier, is_main_process, rank_suffix
+
     directory = Path(directory)
+    barrier()
     if not force and is_fresh(directory, fingerprint):
         return directory, False
-    tmp = directory.with_name(directory.name + ".tmp")
+    if not collective and not is_main_process():
+        barrier()  # process 0's closing barrier below: the stage exists from here on
+        return directory, True
+    tmp = directory.with_name(directory.name + ".tmp" + rank_suffix())
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -140,13 +154,17 @@ def run_stage(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    info = {
-        "fingerprint": fingerprint,
-        "summary": summary or {},
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    (tmp / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if directory.exists():
-        shutil.rmtree(directory)
-    tmp.rename(directory)
+    if is_main_process():
+        info = {
+            "fingerprint": fingerprint,
+            "summary": summary or {},
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        (tmp / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if directory.exists():
+            shutil.rmtree(directory)
+        tmp.rename(directory)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    barrier()
     return directory, True

@@ -160,6 +160,9 @@ def teacher_fingerprint(cap_cfg: Any, cfg: TeacherConfig, corpus_fingerprint: st
             "max_caption_tokens",
         )
     }
+    # precision and attention change the teacher's numbers; left out at their defaults (the committed teachers)
+    arch |= {k: getattr(cap_cfg, k) for k, d in (("precision", "fp32"), ("attn_implementation", "sdpa"))
+             if getattr(cap_cfg, k) != d}  # fmt: skip
     return combined_hash(cfg.result_hash(), arch, corpus_fingerprint)
 
 
@@ -221,7 +224,11 @@ def _build(
         weight_decay=0.0,
         max_grad_norm=cfg.max_grad_norm,
         progress=cfg.progress,
+        runtime=cap_cfg,
+        global_batch=True,
     )
+    if cap_cfg.gradient_checkpointing:  # full fine-tuning: no frozen inputs, no input-gradient fix needed
+        model.config.use_cache = False
     model, log = train(model, tokenizer, feats, args, resume=False)
     gate = gate_accuracy(model, tokenizer, gate_recs, cap_cfg.max_new_tokens)
     gate["threshold"] = cfg.gate_threshold

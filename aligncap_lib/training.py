@@ -95,24 +95,40 @@ def train_student(
         ev.result_hash(),
         {"variant": variant, "stage": stage, "seed": seed},
     )
+    from aligncap_lib.distributed import barrier, is_main_process, rank_suffix
+
     out = layout.model(variant, seed) / stage
+    barrier()  # under accelerate launch: every process checks the cache at the same moment, so all agree
     info = read_stage(out)
     if info is not None and info.get("fingerprint") == fingerprint:
         return out
     partial = out.with_name(stage + ".partial")
-    if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fingerprint:
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True, exist_ok=True)
-    (partial / "fingerprint").write_text(fingerprint)
-    summary = _train_and_evaluate(layout, v, stage, seed, cap, kd, ev, partial, callbacks)
-    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-    (partial / "fingerprint").unlink()
-    from aligncap_lib.reproducibility import write_json
+    main = is_main_process()
+    if main:
+        if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fingerprint:
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True, exist_ok=True)
+        (partial / "fingerprint").write_text(fingerprint)
+    barrier()
+    # checkpoints (written by process 0 only, read by all on resume) are shared; every other file of a
+    # process other than 0 goes to its private scratch folder, deleted at the end
+    work = partial if main else out.with_name(stage + ".partial" + rank_suffix())
+    work.mkdir(parents=True, exist_ok=True)
+    summary = _train_and_evaluate(
+        layout, v, stage, seed, cap, kd, ev, work, callbacks, partial / "checkpoints"
+    )
+    if main:
+        shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+        (partial / "fingerprint").unlink()
+        from aligncap_lib.reproducibility import write_json
 
-    write_json(partial / "stage.json", {"fingerprint": fingerprint, "summary": summary})
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
+        write_json(partial / "stage.json", {"fingerprint": fingerprint, "summary": summary})
+        if out.exists():
+            shutil.rmtree(out)
+        partial.rename(out)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    barrier()
     return out
 
 
@@ -126,6 +142,7 @@ def _train_and_evaluate(
     ev: Any,
     work: Path,
     callbacks: list[Any] | None,
+    checkpoints: Path | None = None,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -140,7 +157,7 @@ def _train_and_evaluate(
 
     seed_everything(seed)
     records = _records(layout)
-    base, tok = load_model(layout.teacher / "model")
+    base, tok = load_model(layout.teacher / "model", cap)
     vocab = captioner_inputs.unit_vocabulary(layout, cap.unit_source)
     units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
     measured = captioner_inputs.acoustic_clues(records)
@@ -151,6 +168,7 @@ def _train_and_evaluate(
         alpha=kd.lora_alpha,
         dropout=kd.lora_dropout,
         targets=kd.lora_targets,
+        gradient_checkpointing=cap.gradient_checkpointing,
     )
     train_recs = [r for r in records if r["split"] == "train"]
     teacher_input = v.teacher if stage == "kd" else "transcript+clues"  # SFT: the view is only logged
@@ -169,7 +187,7 @@ def _train_and_evaluate(
         for ex in examples
     ]
     args = training_arguments(
-        work / "checkpoints",
+        checkpoints or work / "checkpoints",
         seed=seed,
         steps=cap.steps,
         batch_size=cap.batch_size,
@@ -181,6 +199,8 @@ def _train_and_evaluate(
         save_steps=cap.save_steps,
         logging_steps=max(1, min(10, cap.steps // 5)),  # per-step CE/KL curves even in short runs
         progress=cap.progress,
+        runtime=cap,
+        global_batch=True,
     )
     kd_lambda = kd.kd_lambda if stage == "kd" else 0.0
     model, log = train(
@@ -382,11 +402,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``aligncap train``; also under ``accelerate launch`` (README "Scale out"): every process trains, process 0
+    writes the stage (:func:`aligncap_lib.run_layout.run_stage`, :func:`train_student`)."""
+    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.distributed import end_process_group, is_main_process, start_process_group
     from aligncap_lib.reproducibility import configure_threads
     from aligncap_lib.run_layout import RunLayout
 
     configure_threads()
     layout = RunLayout.for_preset(args.preset, args.work)
+    start_process_group(CaptionerConfig.for_preset(layout.preset).device)
     out = STAGES[args.stage](layout, args.variant, args.seed, layout.preset)
-    print(f"{args.stage} of {args.variant} seed {args.seed}: {out}")
+    end_process_group()  # not on an error: a barrier there would wait forever; the launcher stops the others
+    if is_main_process():
+        print(f"{args.stage} of {args.variant} seed {args.seed}: {out}")
     return 0

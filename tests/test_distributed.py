@@ -119,3 +119,68 @@ def test_two_processes_equal_one(smoke_work, repo, mode: str) -> None:  # noqa: 
     # gradient norms check the gradient averaging itself (Adam would hide a constant gradient scale in the loss)
     np.testing.assert_allclose([h["grad_norm"] for h in b], [h["grad_norm"] for h in a], rtol=1e-4,
                                err_msg=f"{mode} grad norm per step")  # fmt: skip
+
+
+def _train(work: Path, repo: Path, stage: str, variant: str, processes: int) -> None:
+    entry = ["-m", "aligncap_lib.cli", "train", "--stage", stage, "--variant", variant, "--seed", "0",
+             "--work", str(work), "--preset", "smoke"]  # fmt: skip
+    if processes == 1:
+        cmd = [sys.executable, *entry]
+    else:
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "ddp.yaml"),
+               "--num_processes", str(processes), "--main_process_port", str(_free_port()), *entry]  # fmt: skip
+    rc, err = _run(cmd, repo)
+    assert rc == 0, err
+
+
+def _log(stage_dir: Path) -> np.ndarray:
+    log = json.loads((stage_dir / "log.json").read_text())
+    return np.array(
+        [[h.get(k, np.nan) for k in ("loss", "ce", "kl")] for h in log if "loss" in h], dtype=float
+    )
+
+
+@pytest.mark.slow
+def test_aligncap_train_under_accelerate_equals_one_process(smoke_work, repo, tmp_path) -> None:  # noqa: ANN001
+    """`aligncap train --stage kd` and `--stage po` launched on 2 processes: every process trains, process 0
+    alone writes the stage folders (no race, no scratch folder left), and the training logs equal a
+    single-process run's (the stage's batch is the global batch) within the first epoch."""
+    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.manifest import read_manifest
+    from aligncap_lib.po_regularization import POConfig
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    shutil.copytree(smoke_work, one, symlinks=True)
+    # the preset's teacher, trained once and shared: a model trained for several epochs differs between 1 and 2
+    # processes after each epoch's end when the examples are not a multiple of the global batch (the last, short
+    # batch is split or padded differently), so both runs start from the same teacher
+    _train(one, repo, "teacher", "no_po", 1)
+    shutil.copytree(one, two, symlinks=True)
+    for stage, variant in (("kd", "no_po"), ("po", "aligncap_full")):
+        _train(one, repo, stage, variant, 1)
+        _train(two, repo, stage, variant, 2)
+    seed_dirs = {w: w / "models" / "no_po" / "seed0" for w in (one, two)}
+    for w in (one, two):
+        names = sorted(p.name for p in (w / "models").rglob("*") if p.is_dir())
+        assert not [n for n in names if ".rank" in n or n.endswith((".partial", ".tmp"))], names
+        assert json.loads((seed_dirs[w] / "kd" / "stage.json").read_text())["fingerprint"]
+        assert (w / "models" / "aligncap_full" / "seed0" / "po" / "results.json").is_file()
+    # compared within the first epoch (see the teacher above): the steps whose global batches are all whole
+    cap, po = CaptionerConfig.for_preset("smoke"), POConfig.for_preset("smoke")
+    train = [r for r in read_manifest(one / "corpus" / "manifest.jsonl")[0] if r["split"] == "train"]
+    kd_steps = sum(min(cap.captions_per_clip, len(r["captions"])) for r in train) // cap.batch_size
+    log = json.loads((seed_dirs[one] / "kd" / "log.json").read_text())
+    keep = [i for i, h in enumerate(h for h in log if "loss" in h) if h["step"] <= kd_steps]
+    a, b = _log(seed_dirs[one] / "kd"), _log(seed_dirs[two] / "kd")
+    assert a.shape == b.shape and len(keep) > 1
+    np.testing.assert_allclose(b[keep], a[keep], rtol=1e-4, err_msg="kd loss / ce / kl per logged step")
+    pairs = [(w / "pairs" / "aligncap_full" / "seed0" / "pairs.jsonl").read_text() for w in (one, two)]
+    assert pairs[0] == pairs[1] and pairs[0].strip(), "process 0 built other pairs than the single process"
+    dpo_steps = len(pairs[0].strip().splitlines()) // po.batch_size
+    dpo = [json.loads((w / "models" / "aligncap_full" / "seed0" / "po" / "log.json").read_text())
+           for w in (one, two)]  # fmt: skip
+    assert [h["step"] for h in dpo[0]] == [h["step"] for h in dpo[1]]
+    first = [i for i, h in enumerate(dpo[0]) if h["step"] <= dpo_steps]
+    assert first, f"fewer pairs than one global batch of {po.batch_size}"
+    np.testing.assert_allclose([dpo[1][i]["loss"] for i in first], [dpo[0][i]["loss"] for i in first],
+                               rtol=1e-4, err_msg="dpo loss per logged step")  # fmt: skip

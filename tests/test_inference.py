@@ -172,3 +172,16 @@ def test_a_generation_failure_loses_only_its_item(captioner, clips, monkeypatch)
     results = captioner.caption_batch(clips, batch_size=3)
     assert [r.error is None for r in results] == [True, False, True]
     assert "simulated failure" in results[1].error and results[0].caption and results[2].caption
+
+
+def test_inference_reads_the_units_of_the_tokenize_stage(smoke_model, captioner) -> None:  # noqa: F811
+    """A corpus clip captioned from its file reads exactly the units the evaluation read (both encode each clip
+    alone; issue 4: the padded batches of the old tokenize stage changed about a third of a clip's units)."""
+    from aligncap_lib.speech_tokens import load_units
+
+    stage_units = load_units(smoke_model.layout.tokens)
+    recs = [r for r in smoke_model.records if r["id"] in stage_units][:12]
+    assert len(recs) == 12
+    for r in recs:
+        wave, rate, item = captioner.load(smoke_model.layout.corpus / r["audio"])
+        assert captioner.units(wave, rate, item) == stage_units[r["id"]], r["id"]

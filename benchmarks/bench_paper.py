@@ -1,0 +1,140 @@
+"""Paper-preset throughput: KD training steps of a paper-size LM, tokens per second and peak memory (issue 11).
+
+    python benchmarks/bench_paper.py [--size 0.5b|7b] [--steps 10] [--batch 8] [--seq 600] [--layers N]
+                                     [--out results/paper/throughput.json]
+
+No weights can be downloaded here, so the LM is *built from its architecture with random weights*: the speed and
+memory of a step do not depend on the weights' values, only on the shapes, dtype and kernels. The step is the
+``paper`` preset's KD step: the captioner config of the preset (bf16 base weights and autocast, gradient
+checkpointing with the LoRA input-gradient fix, SDPA attention), the KD config's LoRA (r 16 on every linear layer of
+the blocks), the student forward on speech-unit prompts, the teacher forward through ``disable_adapter()``, the
+divergence over the caption tokens, backward and AdamW. Tokens per second counts the student's and the teacher's
+tokens together. ``--layers`` truncates the model (a CPU check of the script itself; not a paper-size number: bf16
+on this CPU took 93 s per step for one layer at batch 2 x 64 tokens, measured, so CPU numbers mean nothing here).
+
+Architectures: Qwen2.5-0.5B and Qwen2.5-7B, dimensions as in their published ``config.json`` (written here so that
+no hub access is needed; check them against the hub before quoting a number for another model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+#: Published Qwen2.5 dimensions (hidden, intermediate, layers, heads, kv heads, vocabulary, tied embeddings).
+SIZES: dict[str, dict[str, int | bool]] = {
+    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+             "num_key_value_heads": 2, "vocab_size": 151936, "tie_word_embeddings": True},
+    "7b": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28,
+           "num_key_value_heads": 4, "vocab_size": 152064, "tie_word_embeddings": False},
+}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", choices=sorted(SIZES), default="0.5b")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps (after 2 warm-up steps)")
+    ap.add_argument("--batch", type=int, default=8, help="sequences per step (per device)")
+    ap.add_argument(
+        "--seq", type=int, default=600, help="student tokens per sequence (speech units + caption)"
+    )
+    ap.add_argument("--caption", type=int, default=40, help="caption tokens per sequence (the KD positions)")
+    ap.add_argument("--layers", type=int, default=None, help="truncate the model (CPU check of the script)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--out", default=None, help="write the numbers as JSON here (e.g. results/paper/...)")
+    a = ap.parse_args()
+
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from aligncap_lib.captioner import CaptionerConfig, attach_lora, torch_dtype
+    from aligncap_lib.distributed import use_cpu
+    from aligncap_lib.kd_regularization import KDConfig, caption_logits, divergence
+
+    torch.set_num_threads(a.threads)
+    cap, kd = CaptionerConfig.for_preset("paper"), KDConfig.for_preset("paper")
+    device = "cpu" if use_cpu(cap.device) else "cuda"
+    dims = dict(SIZES[a.size])
+    if a.layers:
+        dims["num_hidden_layers"] = a.layers
+    config = Qwen2Config(**dims, attn_implementation=cap.attn_implementation)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    with torch.device(device):
+        base = Qwen2ForCausalLM(config).to(torch_dtype(cap))
+    vocab = int(dims["vocab_size"])
+    n_params = sum(p.numel() for p in base.parameters())
+    model = attach_lora(base, list(range(vocab - 2048, vocab)), r=kd.lora_r, alpha=kd.lora_alpha, dropout=0.0,
+                        targets=kd.lora_targets, gradient_checkpointing=cap.gradient_checkpointing)  # fmt: skip
+    if cap.gradient_checkpointing:  # transformers 5 renamed it activation checkpointing
+        enable = (
+            getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        )
+        enable({"use_reentrant": False})  # first parameter of both: the checkpoint function's kwargs
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    s_ids = torch.randint(0, vocab, (a.batch, a.seq), generator=gen).to(device)
+    t_len = a.caption + 60  # transcript + clue prompt + caption
+    t_ids = torch.randint(0, vocab, (a.batch, t_len), generator=gen).to(device)
+    t_ids[:, -a.caption :] = s_ids[:, -a.caption :]
+    s_lab, t_lab = torch.full_like(s_ids, -100), torch.full_like(t_ids, -100)
+    s_lab[:, -a.caption :], t_lab[:, -a.caption :] = s_ids[:, -a.caption :], s_ids[:, -a.caption :]
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=cap.precision == "bf16")
+    times = []
+    for _ in range(a.steps + 2):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with autocast:
+            s_logits, targets = caption_logits(model(input_ids=s_ids).logits.float(), s_lab)
+            loss = torch.nn.functional.cross_entropy(s_logits, targets)
+            with torch.no_grad(), model.disable_adapter():
+                t_logits = caption_logits(model(input_ids=t_ids).logits.float(), t_lab)[0]
+            loss = loss + kd.kd_lambda * divergence(s_logits, t_logits)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    step_s = sorted(times[2:])[len(times[2:]) // 2]
+    tokens = a.batch * (a.seq + t_len)
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        where = torch.cuda.get_device_name()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        where = f"CPU ({platform.processor() or platform.machine()}, {a.threads} threads)"
+    result = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "device": where,
+        "size": a.size,
+        "layers": int(dims["num_hidden_layers"]),
+        "parameters": n_params,
+        "trainable_parameters": sum(p.numel() for p in trainable),
+        "weights": "random (built from the architecture; no download possible)",
+        "precision": cap.precision,
+        "gradient_checkpointing": cap.gradient_checkpointing,
+        "batch": a.batch,
+        "student_tokens": a.seq,
+        "teacher_tokens": t_len,
+        "median_step_s": round(step_s, 4),
+        "tokens_per_s": round(tokens / step_s, 1),
+        "peak_memory_gib": round(peak, 2),
+        "peak_memory_kind": "torch.cuda.max_memory_allocated" if device == "cuda" else "process max RSS",
+        "torch": torch.__version__,
+    }
+    print(json.dumps(result, indent=2))
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
