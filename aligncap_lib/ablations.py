@@ -263,6 +263,78 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
     return rows
 
 
+#: Metrics of the inference clue-source comparison (issue 9 item 1), with +1 = higher is better.
+CLUE_SOURCE_METRICS: tuple[tuple[str, int], ...] = (
+    ("slot_accuracy", 1), ("factual_hallucination", -1), ("omission", -1), ("cider", 1),
+)  # fmt: skip
+
+
+def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
+    """``aligncap_full`` read with its acoustic clues (how it was trained and evaluated) minus the same model
+    read with no clue prompt, on the claim split, per language and metric, paired over the seeds and clips
+    (hierarchical bootstrap). It says how much of the captioner's description comes from the acoustic prompt
+    rather than from the speech units.
+
+    The clue-free captions are generated once per seed with the stage's decoding and cached in
+    ``runs/<preset>/eval/clues_none/seed<k>/`` (keyed by the stage's fingerprint); rows like :func:`claims`'."""
+    from aligncap_lib import captioner_inputs
+    from aligncap_lib.caption_generation import generate_captions
+    from aligncap_lib.captioner import CaptionerConfig, load_model
+    from aligncap_lib.evaluation import evaluate_captions
+    from aligncap_lib.manifest import read_manifest
+    from aligncap_lib.reproducibility import write_json
+    from aligncap_lib.results_summary import paired_over_seeds, read_result, save_result, stage_results
+    from aligncap_lib.run_layout import read_stage
+    from aligncap_lib.variants import clip_examples, get_variant
+
+    acoustic = stage_results(layout, "aligncap_full", "po")
+    if not acoustic:
+        return [{"comparison": "aligncap_full: acoustic - none", "verdict": "missing",
+                 "reason": "no trained aligncap_full po stage"}]  # fmt: skip
+    records = read_manifest(layout.corpus / "manifest.jsonl")[0]
+    cap = CaptionerConfig.for_preset(layout.preset)
+    no_clues = dataclasses.replace(get_variant("aligncap_full"), student_clues=False)
+    units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+    none: dict[int, dict[tuple[str, str], Any]] = {}
+    for seed in sorted(acoustic):
+        stage = layout.model("aligncap_full", seed) / "po"
+        fingerprint = (read_stage(stage) or {}).get("fingerprint", "")
+        folder = layout.work / "eval" / "clues_none" / f"seed{seed}"
+        fresh = (folder / "fingerprint.json").is_file() and json.loads(
+            (folder / "fingerprint.json").read_text(encoding="utf-8")) == {"stage": fingerprint}  # fmt: skip
+        model = tok = None
+        none[seed] = {}
+        for split, lang in sorted(acoustic[seed]):
+            if split != cfg.claim_split:
+                continue
+            path = folder / f"{split}_{lang}.json"
+            if fresh and path.is_file():
+                none[seed][(split, lang)] = read_result(path)
+                continue
+            if model is None:
+                model, tok = load_model(stage / "merged")
+            recs = [r for r in records if r["split"] == split and r["lang"] == lang]
+            ex = clip_examples(recs, no_clues, units=units, measured={}, captions_per_clip=1, teacher=None)
+            hyps = generate_captions(model, tok, ex, cap.decoding_settings(), seed=seed)
+            result = evaluate_captions({r["id"]: r["captions"] for r in recs}, hyps, lang,
+                                       records={r["id"]: r for r in recs}, config=ev, intervals=False)  # fmt: skip
+            save_result(result, path)
+            none[seed][(split, lang)] = result
+        write_json(folder / "fingerprint.json", {"stage": fingerprint})
+    rows: list[dict[str, Any]] = []
+    for lang in ("en", "zh"):
+        for metric, direction in CLUE_SOURCE_METRICS:
+            row = {"comparison": "aligncap_full: acoustic clues - no clues", "split": cfg.claim_split,
+                   "lang": lang, "metric": metric, "direction": "higher" if direction > 0 else "lower"}  # fmt: skip
+            try:
+                d = paired_over_seeds(acoustic, none, cfg.claim_split, lang, metric, ev)
+            except (ValueError, KeyError) as exc:
+                rows.append({**row, "verdict": "missing", "reason": str(exc)})
+                continue
+            rows.append({**row, **d, "verdict": _verdict(d["ci95"][0], d["ci95"][1], direction)})
+    return rows
+
+
 def preference_size(
     layout: Any,
     cfg: AblationConfig,

@@ -168,15 +168,26 @@ def n_frames(samples: int) -> int:
     return -(-int(samples) // HOP)
 
 
+#: Intra-op threads of every encoder and quantizer call, whatever the caller's setting. Why: the convolutions'
+#: sums run in another order with another thread count; frames moved by up to 2.3e-7 between 1 and 2 threads on
+#: the smoke corpus, and where codebooks hold (near-)duplicate centroids that flipped the units of every clip
+#: tested (12 of 12). Pinned, a clip's units depend on the codec and the audio only (on one CPU architecture;
+#: other instruction sets were not tested). 2: the count every committed token was made with.
+ENCODER_THREADS = 2
+
+
 @contextlib.contextmanager
 def _fast_cpu() -> Iterator[None]:
     # why: a random-weight encoder drives many activations into denormal floats, which halved CPU speed
+    threads = torch.get_num_threads()
+    torch.set_num_threads(ENCODER_THREADS)
     torch.set_flush_denormal(True)
     try:
         with torch.inference_mode():
             yield
     finally:
         torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
 
 
 def embed(model: EncodecModel, waves: list[np.ndarray]) -> list[torch.Tensor]:
@@ -199,8 +210,8 @@ def embed(model: EncodecModel, waves: list[np.ndarray]) -> list[torch.Tensor]:
 
 
 def quantize(model: EncodecModel, frames: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-    """Encoder frames ``[T, 128]`` -> codes ``LongTensor [n_q, T]``."""
-    with torch.inference_mode():
+    """Encoder frames ``[T, 128]`` -> codes ``LongTensor [n_q, T]`` (distances with :data:`ENCODER_THREADS`)."""
+    with _fast_cpu():
         codes = model.quantizer.vq.encode(frames.T[None].float(), n_q=n_q or model.quantizer.n_q)
     return codes[:, 0].clone()
 

@@ -59,3 +59,20 @@ def test_claims_on_an_empty_run_are_listed_as_missing(tmp_path) -> None:
     expected = sum(2 * len(metrics) for *_, metrics in CLAIMS) + 1
     assert len(rows) == expected and {r["verdict"] for r in rows} == {"missing"}
     assert all(r.get("reason") for r in rows) and rows[-1]["claim"] == KL_CLAIM
+
+
+def test_clue_source_comparison_on_an_empty_run_is_missing(tmp_path) -> None:
+    from aligncap_lib.ablations import clue_source_comparison
+
+    rows = clue_source_comparison(
+        RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)), EvaluationConfig(n_bootstrap=20)
+    )
+    assert [r["verdict"] for r in rows] == ["missing"] and "aligncap_full" in rows[0]["reason"]
+
+
+def test_secap_dev_rows_without_data_say_why(tmp_path, monkeypatch) -> None:
+    from aligncap_lib import ablations, peer_rows
+
+    monkeypatch.setattr(peer_rows, "find_secap_dir", lambda path=None: None)
+    out = ablations.secap_dev_rows(RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)))
+    assert out == {"skipped_reason": "no SECap data: put it at ../shared/secap-dev or set $SECAP_DIR"}
