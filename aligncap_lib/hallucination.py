@@ -119,7 +119,8 @@ def hallucination_ratios(
     expect_normal: bool = False,
 ) -> dict[str, Ratio]:
     """Every slot metric as per-clip ratios, keyed as in the results JSON (``factual_hallucination``,
-    ``no_claim_share``, ``omission``, ``slot_accuracy``, ``factual_hallucination_<slot>``, ``omission_<slot>``)."""
+    ``no_claim_share``, ``omission``, ``slot_accuracy``, and per slot ``factual_hallucination_<slot>``,
+    ``omission_<slot>``, ``slot_accuracy_<slot>``)."""
     out: dict[str, Ratio] = {
         "factual_hallucination": factual_hallucination(claims, truth, slots),
         "no_claim_share": no_claim(claims, truth, slots),
@@ -129,6 +130,7 @@ def hallucination_ratios(
     for slot in slots:
         out[f"factual_hallucination_{slot}"] = slot_hallucination(claims, truth, slot)
         out[f"omission_{slot}"] = omission(claims, truth, (slot,), expect_normal=expect_normal)
+        out[f"slot_accuracy_{slot}"] = slot_accuracy(claims, truth, (slot,), expect_normal=expect_normal)
     return out
 
 

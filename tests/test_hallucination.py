@@ -64,6 +64,10 @@ def test_per_slot_keys_count_only_clips_claiming_that_slot():
     assert h.ratio_value(ratios["factual_hallucination_rate"]) == 0.0
     assert h.ratio_value(ratios["factual_hallucination_loudness"]) is None
     assert h.ratio_value(ratios["omission_rate"]) == pytest.approx(2 / 3)
+    # per-slot accuracy: clips whose truth expects the slot (non-normal), stated with the true bin
+    assert h.ratio_value(ratios["slot_accuracy_pitch_level"]) == pytest.approx(1 / 3)  # only "high" is right
+    assert h.ratio_value(ratios["slot_accuracy_rate"]) == pytest.approx(1 / 3)
+    assert h.ratio_value(ratios["slot_accuracy_loudness"]) is None  # "normal" is not expected by default
 
 
 def test_truth_from_references_keeps_agreement_only():
