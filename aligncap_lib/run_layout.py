@@ -161,10 +161,20 @@ def run_stage(
             "seconds": round(time.perf_counter() - start, 2),
         }
         (tmp / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    publish(tmp, directory)
+    return directory, True
+
+
+def publish(built: Path, directory: Path) -> None:
+    """End a stage build: process 0 moves its finished folder ``built`` to ``directory`` (replacing an older
+    one); any other process deletes its private scratch folder ``built``; then every process waits, so that
+    none reads the stage before it exists (a no-op wait in a single-process run)."""
+    from aligncap_lib.distributed import barrier, is_main_process
+
+    if is_main_process():
         if directory.exists():
             shutil.rmtree(directory)
-        tmp.rename(directory)
+        built.rename(directory)
     else:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(built, ignore_errors=True)
     barrier()
-    return directory, True

@@ -96,6 +96,7 @@ def train_student(
         {"variant": variant, "stage": stage, "seed": seed},
     )
     from aligncap_lib.distributed import barrier, is_main_process, rank_suffix
+    from aligncap_lib.run_layout import publish
 
     out = layout.model(variant, seed) / stage
     barrier()  # under accelerate launch: every process checks the cache at the same moment, so all agree
@@ -123,12 +124,7 @@ def train_student(
         from aligncap_lib.reproducibility import write_json
 
         write_json(partial / "stage.json", {"fingerprint": fingerprint, "summary": summary})
-        if out.exists():
-            shutil.rmtree(out)
-        partial.rename(out)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    barrier()
+    publish(work, out)  # process 0: partial -> out; the others: their scratch folder deleted
     return out
 
 
