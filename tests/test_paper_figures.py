@@ -274,14 +274,15 @@ def test_render_all_on_partial_results_renders_what_exists_and_lists_the_rest(tm
         assert out[name]["png"].stat().st_size > 1000 and out[name]["pdf"].stat().st_size > 1000  # type: ignore[index]
 
 
-@pytest.mark.slow  # about 6 s idle, 12 s beside a training: ten figures saved as PNG and PDF
-def test_render_all_on_the_smoke_results(tmp_path, repo):
-    smoke = repo / "results" / "smoke"
-    if not (smoke / "summary.json").is_file():
-        pytest.skip("results/smoke/ not built (run the smoke notebooks 00-07 first)")
+@pytest.mark.slow  # smoke: about 6 s idle; cpu (committed, so CI always runs it): about 20 s
+@pytest.mark.parametrize("preset", ["smoke", "cpu"])
+def test_render_all_on_real_results(tmp_path, repo, preset):
+    source = repo / "results" / preset
+    if not (source / "summary.json").is_file():
+        pytest.skip(f"results/{preset}/ not built (run the {preset} notebooks 00-07 first)")
     results = tmp_path / "results"
-    shutil.copytree(smoke, results)
-    out = paper_figures.render_all(results, _TmpLayout(preset="smoke", work=tmp_path / "work"))
+    shutil.copytree(source, results)
+    out = paper_figures.render_all(results, _TmpLayout(preset=preset, work=tmp_path / "work"))
     assert not [v for v in out.values() if isinstance(v, str) and v.startswith("failed")], out
     payloads, _ = paper_figures.load_inputs(results)
     cells = ablation_figures.cells_of(payloads["summary"]["aggregate"])
