@@ -166,17 +166,13 @@ def secap_dev_rows(
             evaluate_captions({i: refs[i] for i in ids}, {i: secap_hyps[i] for i in ids}, "zh", config=ev)
         )
     }
-    prepared: dict[str, tuple[str, Any]] | None = (
-        None  # id -> (units, acoustic clues): the same for every variant
-    )
+    stages = [(v, d) for v in cfg.variants
+              if get_variant(v).kind == "lm" and (d := final_stage_dir(layout, v, seed)) is not None]  # fmt: skip
+    prepared: dict[str, tuple[str, Any]] = {}  # id -> (units, acoustic clues): the same for every variant
     skipped: dict[str, str] = {}
-    for variant in cfg.variants:
-        stage = final_stage_dir(layout, variant, seed) if get_variant(variant).kind == "lm" else None
-        if stage is None:
-            continue
+    for n, (variant, stage) in enumerate(stages):
         captioner = Captioner.from_stage(stage, layout.tokens, records)
-        if prepared is None:
-            prepared = {}
+        if n == 0:  # every stage shares the run's speech tokenizer and analyzer norms
             for i in ids:
                 try:
                     wave, rate, _ = read_audio(found / "dataset" / "wav" / f"{i}.wav")
@@ -275,52 +271,38 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
     (hierarchical bootstrap). It says how much of the captioner's description comes from the acoustic prompt
     rather than from the speech units.
 
-    The clue-free captions are generated once per seed with the stage's decoding and cached in
-    ``runs/<preset>/eval/clues_none/seed<k>/`` (keyed by the stage's fingerprint); rows like :func:`claims`'."""
+    The clue-free captions are generated and scored once per seed by the evaluation of the trained stages
+    (:func:`aligncap_lib.training.evaluate_model`), cached as a stage in ``runs/<preset>/eval/clues_none/seed<k>/``
+    keyed by the PO stage's fingerprint; rows like :func:`claims`'."""
     from aligncap_lib import captioner_inputs
-    from aligncap_lib.caption_generation import generate_captions
     from aligncap_lib.captioner import CaptionerConfig, load_model
-    from aligncap_lib.evaluation import evaluate_captions
     from aligncap_lib.manifest import read_manifest
-    from aligncap_lib.reproducibility import write_json
-    from aligncap_lib.results_summary import paired_over_seeds, read_result, save_result, stage_results
-    from aligncap_lib.run_layout import read_stage
-    from aligncap_lib.variants import clip_examples, get_variant
+    from aligncap_lib.presets import combined_hash
+    from aligncap_lib.results_summary import load_results, paired_over_seeds, stage_results
+    from aligncap_lib.run_layout import read_stage, run_stage
+    from aligncap_lib.training import evaluate_model
+    from aligncap_lib.variants import get_variant
 
     acoustic = stage_results(layout, "aligncap_full", "po")
     if not acoustic:
         return [{"comparison": "aligncap_full: acoustic - none", "verdict": "missing",
                  "reason": "no trained aligncap_full po stage"}]  # fmt: skip
     records = read_manifest(layout.corpus / "manifest.jsonl")[0]
-    cap = CaptionerConfig.for_preset(layout.preset)
+    cap = dataclasses.replace(CaptionerConfig.for_preset(layout.preset), eval_splits=(cfg.claim_split,))
     no_clues = dataclasses.replace(get_variant("aligncap_full"), student_clues=False)
     units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
     none: dict[int, dict[tuple[str, str], Any]] = {}
     for seed in sorted(acoustic):
         stage = layout.model("aligncap_full", seed) / "po"
-        fingerprint = (read_stage(stage) or {}).get("fingerprint", "")
-        folder = layout.work / "eval" / "clues_none" / f"seed{seed}"
-        fresh = (folder / "fingerprint.json").is_file() and json.loads(
-            (folder / "fingerprint.json").read_text(encoding="utf-8")) == {"stage": fingerprint}  # fmt: skip
-        model = tok = None
-        none[seed] = {}
-        for split, lang in sorted(acoustic[seed]):
-            if split != cfg.claim_split:
-                continue
-            path = folder / f"{split}_{lang}.json"
-            if fresh and path.is_file():
-                none[seed][(split, lang)] = read_result(path)
-                continue
-            if model is None:
-                model, tok = load_model(stage / "merged")
-            recs = [r for r in records if r["split"] == split and r["lang"] == lang]
-            ex = clip_examples(recs, no_clues, units=units, measured={}, captions_per_clip=1, teacher=None)
-            hyps = generate_captions(model, tok, ex, cap.decoding_settings(), seed=seed)
-            result = evaluate_captions({r["id"]: r["captions"] for r in recs}, hyps, lang,
-                                       records={r["id"]: r for r in recs}, config=ev, intervals=False)  # fmt: skip
-            save_result(result, path)
-            none[seed][(split, lang)] = result
-        write_json(folder / "fingerprint.json", {"stage": fingerprint})
+
+        def build(tmp: Path, stage: Path = stage, seed: int = seed) -> None:
+            model, tok = load_model(stage / "merged")
+            evaluate_model(model, tok, records, no_clues, units, {}, cap, ev, tmp, seed)
+
+        fingerprint = combined_hash((read_stage(stage) or {}).get("fingerprint", ""), cap.result_hash(),
+                                    ev.result_hash())  # fmt: skip
+        folder, _ = run_stage(layout.work / "eval" / "clues_none" / f"seed{seed}", fingerprint, build)
+        none[seed] = load_results(folder)
     rows: list[dict[str, Any]] = []
     for lang in ("en", "zh"):
         for metric, direction in CLUE_SOURCE_METRICS:

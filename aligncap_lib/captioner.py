@@ -182,6 +182,16 @@ def build_model(cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0) -> Any:
         return Qwen2ForCausalLM(config).to(torch_dtype(cfg))
 
 
+def runtime_flags(runtime: Any = None) -> tuple[bool, bool, bool]:
+    """``(use_cpu, bf16, gradient_checkpointing)`` of a runtime :class:`CaptionerConfig` for the trainers'
+    arguments; ``None``: fp32 on the CPU without checkpointing (the tests' tiny models)."""
+    from aligncap_lib.distributed import use_cpu
+
+    if runtime is None:
+        return True, False, False
+    return use_cpu(runtime.device), runtime.precision == "bf16", runtime.gradient_checkpointing
+
+
 def torch_dtype(cfg: Any) -> Any:
     """The dtype the base LM's weights are stored in: bf16 under ``precision="bf16"`` (Trainer's autocast does
     the arithmetic; peft keeps the adapter in fp32), else fp32. ``cfg`` None: fp32."""

@@ -147,15 +147,10 @@ def training_arguments(
     device, precision and gradient checkpointing. With ``global_batch`` ``batch_size`` is the batch of all
     processes together and each process takes its share (:func:`aligncap_lib.distributed.per_device_batch`), so
     a multi-process run makes the same optimizer steps as a single-process one."""
-    from aligncap_lib.distributed import per_device_batch, use_cpu, world
+    from aligncap_lib.captioner import runtime_flags
+    from aligncap_lib.distributed import per_device_batch, world
 
-    device, bf16, checkpointing = "cpu", False, False
-    if runtime is not None:
-        device, bf16, checkpointing = (
-            runtime.device,
-            runtime.precision == "bf16",
-            runtime.gradient_checkpointing,
-        )
+    cpu, bf16, checkpointing = runtime_flags(runtime)
     per_device = per_device_batch(batch_size, world()[1]) if global_batch else batch_size
     return TrainingArguments(
         output_dir=str(out_dir),
@@ -174,7 +169,7 @@ def training_arguments(
         save_steps=save_steps or steps,
         save_total_limit=1,
         report_to="none",
-        use_cpu=use_cpu(device),
+        use_cpu=cpu,
         bf16=bf16,  # autocast; the LoRA weights and optimizer states stay fp32
         # non-reentrant checkpointing gives the frozen base's inputs gradients itself; the LoRA input-gradient
         # fix (enable_input_require_grads) is applied too, in captioner.attach_lora, for the reentrant kind

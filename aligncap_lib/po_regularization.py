@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -306,18 +305,18 @@ def dpo_train(
         raise ValueError(
             f"no preference pairs to train on (from {start}): lower the margin or add candidates"
         )
-    from aligncap_lib.distributed import per_device_batch, use_cpu, world
+    from aligncap_lib.captioner import runtime_flags
+    from aligncap_lib.distributed import per_device_batch, world
 
     model, tok = load_model(Path(start) / "merged", runtime)
-    device = runtime.device if runtime is not None else "cpu"
-    bf16 = runtime is not None and runtime.precision == "bf16"
-    checkpointing = runtime is not None and runtime.gradient_checkpointing
+    cpu, bf16, checkpointing = runtime_flags(runtime)
+    processes = world()[1]
     with quiet_progress():  # trl 1.16 sets deprecated TrainingArguments names (FutureWarnings)
         args = DPOConfig(
             output_dir=str(out_dir / "checkpoints"),
             max_steps=po.steps,
             # global_batch: po.batch_size pairs per optimizer step over all processes (kd_trainer.training_arguments)
-            per_device_train_batch_size=per_device_batch(po.batch_size, world()[1])
+            per_device_train_batch_size=per_device_batch(po.batch_size, processes)
             if global_batch
             else po.batch_size,
             learning_rate=po.learning_rate,
@@ -331,13 +330,13 @@ def dpo_train(
             logging_steps=max(1, min(5, po.steps // 10)),
             save_strategy="no",
             report_to="none",
-            use_cpu=use_cpu(device),
+            use_cpu=cpu,
             dataloader_num_workers=0,
             disable_tqdm=not po.progress,
             # FINDINGS: same loss curve, ~15% faster; the reference is frozen. Single process only: trl caches the
             # precomputed log-probs of an in-memory dataset in a per-process temporary folder, which the other
             # processes of a multi-process run cannot read (tests/test_distributed.py)
-            precompute_ref_log_probs=int(os.environ.get("WORLD_SIZE", "1")) == 1,
+            precompute_ref_log_probs=processes == 1,
             # trl 1.16 defaults both to True: bf16 rounded the CPU model's logits (~1e-3, the reference no longer
             # equalled the start model) and checkpointing only costs time on a tiny LM; the captioner config
             # decides (paper preset: both on)

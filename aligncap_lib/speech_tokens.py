@@ -124,8 +124,8 @@ def load_clip(path: Path, config: SpeechTokensConfig) -> np.ndarray:
 
 
 def _embed_many(model: EncodecModel, waves: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    # one clip per encoder call: a clip's units must not depend on its batch (speech_codec.embed)
-    return {k: speech_codec.embed(model, [w])[0] for k, w in waves.items()}
+    # speech_codec.embed encodes each clip alone: a clip's units do not depend on the others of the call
+    return dict(zip(waves, speech_codec.embed(model, list(waves.values())), strict=True))
 
 
 def get_codec(
