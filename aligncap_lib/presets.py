@@ -248,6 +248,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "attn_implementation": "sdpa",
         },
         "teacher": {"steps": 2000, "learning_rate": 5e-5},
+        # po: DPO's max_length truncates prompt + caption; it must hold what the captioner trains on (400 units
+        # alone overflow the cpu value of 256, which cut the speech prompt of every pair; found while adding the DPO step to bench_paper.py)
+        "po": {"max_length": 1024},
     },
 }
 

@@ -1,7 +1,8 @@
-"""Paper-preset throughput: KD training steps of a paper-size LM, tokens per second and peak memory (issue 11).
+"""Paper-preset throughput: KD or DPO training steps of a paper-size LM, tokens per second and peak memory
+(issue 11).
 
-    python benchmarks/bench_paper.py [--size 0.5b|7b] [--steps 10] [--batch 8] [--seq 600] [--layers N]
-                                     [--out results/paper/throughput.json]
+    python benchmarks/bench_paper.py [--stage kd|po] [--size 0.5b|7b] [--steps 10] [--batch 32] [--seq 600]
+                                     [--layers N] [--out results/paper/throughput.json]
 
 No weights can be downloaded here, so the LM is *built from its architecture with random weights*: the speed and
 memory of a step do not depend on the weights' values, only on the shapes, dtype and kernels. The step is the
@@ -9,7 +10,11 @@ memory of a step do not depend on the weights' values, only on the shapes, dtype
 checkpointing with the LoRA input-gradient fix, SDPA attention), the KD config's LoRA (r 16 on every linear layer of
 the blocks), the student forward on speech-unit prompts, the teacher forward through ``disable_adapter()``, the
 divergence over the caption tokens, backward and AdamW. Tokens per second counts the student's and the teacher's
-tokens together. ``--layers`` truncates the model (a CPU check of the script itself; not a paper-size number: bf16
+tokens together. ``--stage po`` times the PO stage's DPO step instead: the policy (a fresh LoRA, the PO config's
+r) forward and backward on the chosen and the rejected sequence of each pair, the sigmoid DPO loss against
+reference log-probs computed once before the timed steps (the PO stage precomputes them too); the loss is written
+out here rather than taken from trl (not installed on the GPU machine), with trl's formula. Tokens per second
+counts both sequences of a pair. ``--layers`` truncates the model (a CPU check of the script itself; not a paper-size number: bf16
 on this CPU took 93 s per step for one layer at batch 2 x 64 tokens, measured, so CPU numbers mean nothing here).
 
 Architectures: Qwen2.5-0.5B and Qwen2.5-7B, dimensions as in their published ``config.json`` (written here so that
@@ -37,9 +42,15 @@ SIZES: dict[str, dict[str, int | bool]] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", choices=("kd", "po"), default="kd", help="KD step or DPO step")
     ap.add_argument("--size", choices=sorted(SIZES), default="0.5b")
     ap.add_argument("--steps", type=int, default=10, help="timed steps (after 2 warm-up steps)")
-    ap.add_argument("--batch", type=int, default=8, help="sequences per step (per device)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="sequences (KD) or pairs (PO) per step; default: the paper preset's batch_size of the stage",
+    )
     ap.add_argument(
         "--seq", type=int, default=600, help="student tokens per sequence (speech units + caption)"
     )
@@ -49,15 +60,25 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="write the numbers as JSON here (e.g. results/paper/...)")
     a = ap.parse_args()
 
+    import peft
     import torch
+    import transformers
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     from aligncap_lib.captioner import CaptionerConfig, attach_lora, torch_dtype
     from aligncap_lib.distributed import use_cpu
     from aligncap_lib.kd_regularization import KDConfig, caption_logits, divergence
+    from aligncap_lib.po_regularization import POConfig
 
     torch.set_num_threads(a.threads)
-    cap, kd = CaptionerConfig.for_preset("paper"), KDConfig.for_preset("paper")
+    cap, kd, po = (
+        CaptionerConfig.for_preset("paper"),
+        KDConfig.for_preset("paper"),
+        POConfig.for_preset("paper"),
+    )
+    if a.batch is None:
+        a.batch = cap.batch_size if a.stage == "kd" else po.batch_size
+    r, alpha = (kd.lora_r, kd.lora_alpha) if a.stage == "kd" else (po.lora_r, po.lora_alpha)
     device = "cpu" if use_cpu(cap.device) else "cuda"
     dims = dict(SIZES[a.size])
     if a.layers:
@@ -68,7 +89,7 @@ def main() -> None:
         base = Qwen2ForCausalLM(config).to(torch_dtype(cap))
     vocab = int(dims["vocab_size"])
     n_params = sum(p.numel() for p in base.parameters())
-    model = attach_lora(base, list(range(vocab - 2048, vocab)), r=kd.lora_r, alpha=kd.lora_alpha, dropout=0.0,
+    model = attach_lora(base, list(range(vocab - 2048, vocab)), r=r, alpha=alpha, dropout=0.0,
                         targets=kd.lora_targets, gradient_checkpointing=cap.gradient_checkpointing)  # fmt: skip
     if cap.gradient_checkpointing:  # transformers 5 renamed it activation checkpointing
         enable = (
@@ -79,24 +100,51 @@ def main() -> None:
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=1e-4)
     gen = torch.Generator().manual_seed(0)
-    s_ids = torch.randint(0, vocab, (a.batch, a.seq), generator=gen).to(device)
-    t_len = a.caption + 60  # transcript + clue prompt + caption
-    t_ids = torch.randint(0, vocab, (a.batch, t_len), generator=gen).to(device)
-    t_ids[:, -a.caption :] = s_ids[:, -a.caption :]
-    s_lab, t_lab = torch.full_like(s_ids, -100), torch.full_like(t_ids, -100)
-    s_lab[:, -a.caption :], t_lab[:, -a.caption :] = s_ids[:, -a.caption :], s_ids[:, -a.caption :]
     autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=cap.precision == "bf16")
+    t_len = a.caption + 60  # KD teacher: transcript + clue prompt + caption
+    if a.stage == "kd":
+        s_ids = torch.randint(0, vocab, (a.batch, a.seq), generator=gen).to(device)
+        t_ids = torch.randint(0, vocab, (a.batch, t_len), generator=gen).to(device)
+        t_ids[:, -a.caption :] = s_ids[:, -a.caption :]
+        s_lab, t_lab = torch.full_like(s_ids, -100), torch.full_like(t_ids, -100)
+        s_lab[:, -a.caption :], t_lab[:, -a.caption :] = s_ids[:, -a.caption :], s_ids[:, -a.caption :]
+
+        def step_loss() -> torch.Tensor:
+            s_logits, targets = caption_logits(model(input_ids=s_ids).logits.float(), s_lab)
+            loss = torch.nn.functional.cross_entropy(s_logits, targets)
+            with torch.no_grad(), model.disable_adapter():
+                t_logits = caption_logits(model(input_ids=t_ids).logits.float(), t_lab)[0]
+            return loss + kd.kd_lambda * divergence(s_logits, t_logits)
+
+        tokens = a.batch * (a.seq + t_len)
+    else:  # rows 0..B-1 chosen, B..2B-1 rejected: one prompt, two completions of --caption tokens
+        prompt = torch.randint(0, vocab, (a.batch, a.seq - a.caption), generator=gen)
+        done = torch.randint(0, vocab, (2 * a.batch, a.caption), generator=gen)
+        ids = torch.cat([prompt.repeat(2, 1), done], dim=1).to(device)
+        lab = torch.full_like(ids, -100)
+        lab[:, -a.caption :] = ids[:, -a.caption :]
+
+        def seq_logp() -> torch.Tensor:
+            logits, targets = caption_logits(model(input_ids=ids).logits.float(), lab)
+            per_token = torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0]
+            return per_token.view(2 * a.batch, a.caption).sum(1)
+
+        with torch.no_grad(), model.disable_adapter(), autocast:
+            ref = seq_logp()
+
+        def step_loss() -> torch.Tensor:
+            logp = seq_logp() - ref
+            margin = logp[: a.batch] - logp[a.batch :]
+            return -torch.nn.functional.logsigmoid(po.beta * margin).mean()
+
+        tokens = 2 * a.batch * a.seq
     times = []
     for _ in range(a.steps + 2):
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         with autocast:
-            s_logits, targets = caption_logits(model(input_ids=s_ids).logits.float(), s_lab)
-            loss = torch.nn.functional.cross_entropy(s_logits, targets)
-            with torch.no_grad(), model.disable_adapter():
-                t_logits = caption_logits(model(input_ids=t_ids).logits.float(), t_lab)[0]
-            loss = loss + kd.kd_lambda * divergence(s_logits, t_logits)
+            loss = step_loss()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -104,16 +152,18 @@ def main() -> None:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     step_s = sorted(times[2:])[len(times[2:]) // 2]
-    tokens = a.batch * (a.seq + t_len)
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
+        reserved = torch.cuda.max_memory_reserved() / 2**30
         where = torch.cuda.get_device_name()
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        reserved = peak
         where = f"CPU ({platform.processor() or platform.machine()}, {a.threads} threads)"
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "device": where,
+        "stage": a.stage,
         "size": a.size,
         "layers": int(dims["num_hidden_layers"]),
         "parameters": n_params,
@@ -122,13 +172,19 @@ def main() -> None:
         "precision": cap.precision,
         "gradient_checkpointing": cap.gradient_checkpointing,
         "batch": a.batch,
+        "batch_unit": "sequences" if a.stage == "kd" else "preference pairs (2 sequences each)",
         "student_tokens": a.seq,
-        "teacher_tokens": t_len,
+        "teacher_tokens": t_len if a.stage == "kd" else 0,
+        "lora_r": r,
         "median_step_s": round(step_s, 4),
         "tokens_per_s": round(tokens / step_s, 1),
         "peak_memory_gib": round(peak, 2),
         "peak_memory_kind": "torch.cuda.max_memory_allocated" if device == "cuda" else "process max RSS",
+        "peak_reserved_gib": round(reserved, 2),
+        "step_s_all": [round(t, 4) for t in times],
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
     }
     print(json.dumps(result, indent=2))
     if a.out:

@@ -8,7 +8,14 @@ from typing import ClassVar
 import pytest
 
 from aligncap_lib import presets
-from aligncap_lib.presets import PRESETS, StageConfig, added_field, plumbing_field, resolve_preset
+from aligncap_lib.presets import (
+    PRESET_NAMES,
+    PRESETS,
+    StageConfig,
+    added_field,
+    plumbing_field,
+    resolve_preset,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,3 +106,16 @@ def test_preset_table_rows_are_effective_values():
         cls = presets.stage_configs()[row["stage"]]
         for name in presets.PRESET_NAMES:
             assert cls.for_preset(name).to_dict()[row["field"]] == row[name]
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_dpo_max_length_holds_the_captioner_sequences(preset):
+    """DPO truncates prompt + caption at max_length: shorter than the captioner's sequences, it would cut the
+    speech prompt of the pairs (the paper preset had 256 for 400 speech positions)."""
+    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.po_regularization import POConfig
+    from aligncap_lib.speech_tokens import SpeechTokensConfig
+
+    cap, po = CaptionerConfig.for_preset(preset), POConfig.for_preset(preset)
+    assert po.max_length >= cap.max_positions
+    assert po.max_length > SpeechTokensConfig.for_preset(preset).max_positions
