@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -357,10 +358,11 @@ def dpo_train(
     with quiet_progress(not po.progress):
         trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora,
                              callbacks=callbacks)  # fmt: skip
-        if not po.progress:  # why: in a notebook the Trainer draws an HTML progress bar besides tqdm
-            from transformers.utils.notebook import NotebookProgressCallback
-
-            trainer.remove_callback(NotebookProgressCallback)
+        # why: in a notebook the Trainer draws an HTML progress bar besides tqdm. transformers imports that module
+        # only inside a notebook; importing it here failed on a GPU machine without IPython (results/paper/README.md)
+        notebook = sys.modules.get("transformers.utils.notebook")
+        if not po.progress and notebook is not None:
+            trainer.remove_callback(notebook.NotebookProgressCallback)
         trainer.train()
     log = [{k: float(v) for k, v in h.items() if isinstance(v, (int, float))}
            for h in trainer.state.log_history if "loss" in h]  # fmt: skip

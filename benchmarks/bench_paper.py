@@ -83,7 +83,7 @@ def main() -> None:
     dims = dict(SIZES[a.size])
     if a.layers:
         dims["num_hidden_layers"] = a.layers
-    config = Qwen2Config(**dims, attn_implementation=cap.attn_implementation)  # type: ignore[arg-type]
+    config = Qwen2Config(**dims, attn_implementation=cap.attn_implementation)  # type: ignore[arg-type,call-arg]
     torch.manual_seed(0)
     with torch.device(device):
         base = Qwen2ForCausalLM(config).to(torch_dtype(cap))
