@@ -5,6 +5,11 @@ Not part of every reproduction: :func:`compare_methods` embeds a seeded subset o
 fits one codec per variant on the same frames. Each variant is scored by the quantities that matter
 downstream: the probe accuracies on unseen voices (what the LLM can read), the relative quantization error of
 the encoder frames (how much of the signal the codes keep), codes used, and fit time.
+
+A last row, ``encoder_frames``, probes the continuous encoder frames themselves (per-dimension mean, standard
+deviation and mean absolute frame-to-frame change over the clip), before any quantizer: it separates what the
+encoder never carried from what the quantizer lost. With the random-weight encoder of the offline path it is the
+encoder: at the cpu preset the frames' probe reads pitch level no better than the codes' (README, issue 4).
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ VARIANTS: Mapping[str, Mapping[str, Any]] = {
     "kmeans_1024": {"bins": 1024},
 }
 PROBED_SLOTS = ("pitch_level", "rate", "loudness", "emotion")
+#: Name of the reference row probed on the continuous encoder frames (no quantizer).
+FRAMES_ROW = "encoder_frames"
+
+
+def pooled_frames(frames: torch.Tensor) -> torch.Tensor:
+    """Encoder frames ``[T, D]`` of one clip -> ``float64 [3 D]``: per-dimension mean, standard deviation and mean
+    absolute change between consecutive frames (zeros for a one-frame clip), the continuous counterpart of
+    :func:`aligncap_lib.speech_units.pooled_statistics`."""
+    f = frames.double()
+    if len(f) < 2:
+        return torch.cat([f.mean(0), torch.zeros_like(f[0]), torch.zeros_like(f[0])])
+    return torch.cat([f.mean(0), f.std(0), (f[1:] - f[:-1]).abs().mean(0)])
 
 
 def _subset(rows: list[dict[str, Any]], max_clips: int, seed: int) -> list[dict[str, Any]]:
@@ -55,7 +72,7 @@ def compare_methods(
     """
     manifest = layout.corpus / "manifest.jsonl"
     key = combined_hash(
-        config.result_hash(), {k: dict(v) for k, v in variants.items()}, {"n": max_clips},
+        config.result_hash(), {k: dict(v) for k, v in variants.items()}, {"n": max_clips, "rows": FRAMES_ROW},
         speech_codec.sha256_file(manifest),
     )  # fmt: skip
     cache = layout.work / "tokens_cache"
@@ -100,6 +117,18 @@ def compare_methods(
                "quant_error": round(codebook_fitting.quantization_error(model.quantizer, test_frames, cfg.n_q), 3)}  # fmt: skip
         row.update({s: probe[s]["accuracy"] for s in PROBED_SLOTS})
         table.append(row)
+    own = frames_cache.get(config.encoder_filters)  # the preset's own encoder, embedded by its variants
+    if own is None:
+        encoder = speech_codec.build_codec(n_q=config.n_q, bins=config.bins,
+                                           encoder_filters=config.encoder_filters, seed=config.seed)  # fmt: skip
+        own = dict(
+            zip(sorted(waves), speech_codec.embed(encoder, [waves[k] for k in sorted(waves)]), strict=True)
+        )
+    pooled = torch.stack([pooled_frames(own[r["id"]]) for r in kept]).numpy()
+    probe = probe_all(kept, pooled, c=config.probe_c, slots=PROBED_SLOTS)
+    row = {"variant": FRAMES_ROW, "bins": None, "fit_s": 0.0, "codes_used_cb0_test": None, "quant_error": 0.0}
+    row.update({s: probe[s]["accuracy"] for s in PROBED_SLOTS})
+    table.append(row)
     cache.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     return table

@@ -321,3 +321,25 @@ def test_ceiling_knows_the_speakers_gender_and_both_probes_the_language():
     assert (
         probe["accuracy"] < 0.8
     )  # the same f0 without the gender (the tokens' probe gets the language only)
+
+
+def test_method_comparison_ends_with_the_continuous_frames_row(tmp_path):
+    """The ``encoder_frames`` row probes the unquantized frames of the preset's own encoder: the same numbers
+    whether a variant embedded them or the row had to (a variant of another width only)."""
+    from aligncap_lib.tokenizer_comparison import FRAMES_ROW, compare_methods, pooled_frames
+
+    _corpus(tmp_path / "corpus")
+    layout, config = RunLayout(preset="smoke", work=tmp_path), _config()
+    shared = compare_methods(layout, config, variants={"kmeans": {}}, max_clips=6)
+    alone = compare_methods(layout, config, variants={"wide": {"encoder_filters": 8}}, max_clips=6)
+    assert [r["variant"] for r in shared] == ["kmeans", FRAMES_ROW]
+    assert [r["variant"] for r in alone] == ["wide", FRAMES_ROW]
+    assert shared[-1] == alone[-1] and shared[-1]["quant_error"] == 0.0
+    assert (
+        shared[-1]["pitch_level"] is not None and shared[-1]["rate"] is None
+    )  # the tones have no rate label
+    assert compare_methods(layout, config, variants={"kmeans": {}}, max_clips=6) == shared  # cached
+    frames = torch.randn(5, 3, dtype=torch.float64)
+    pooled = pooled_frames(frames)
+    assert pooled.shape == (9,) and torch.allclose(pooled[6:], (frames[1:] - frames[:-1]).abs().mean(0))
+    assert pooled_frames(frames[:1])[3:].abs().sum() == 0  # one frame: no spread, no change
