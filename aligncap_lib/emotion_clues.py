@@ -65,9 +65,14 @@ CLUE_SOURCES: tuple[str, ...] = ("caption", "acoustic", "none")
 
 @dataclass(frozen=True)
 class ClueParse:
-    """The parse of one caption: ``slots`` (slot -> bin, only slots the caption mentions without conflict),
-    ``descriptors`` (free emotional words, in reading order, deduplicated) and ``conflicts`` ((slot, (bin,
-    bin, ...)) for slots claimed with two or more bins; such slots are not in ``slots``)."""
+    """The parse of one caption: ``slots`` (slot -> bin, only slots the caption mentions without conflict, in
+    the caption's reading order), ``descriptors`` (free emotional words, in reading order, deduplicated) and
+    ``conflicts`` ((slot, (bin, bin, ...)) for slots claimed with two or more bins; such slots are not in
+    ``slots``).
+
+    Why reading order: the text teacher's clue prompt lists a caption's clues in this order, so the tiny LM can
+    state them in the order given instead of tracking which ones it has said (measured on the cpu corpus: valid
+    gate 0.869 with the fixed slot order, 0.896 with reading order; README "Captioner")."""
 
     text: str
     lang: str
@@ -99,7 +104,7 @@ def parse_caption(text: str, lang: str) -> ClueParse:
                 values.append(c.value)
         elif c.descriptor and c.descriptor not in descriptors:
             descriptors.append(c.descriptor)
-    slots = {s: v[0] for s in SLOTS if len(v := claimed.get(s, [])) == 1}
+    slots = {s: v[0] for s, v in claimed.items() if len(v) == 1}  # reading order (ClueParse)
     conflicts = tuple((s, tuple(claimed[s])) for s in SLOTS if len(claimed.get(s, [])) > 1)
     return ClueParse(text, lang, slots, tuple(descriptors), conflicts)
 
@@ -181,7 +186,8 @@ PROMPT_FRAME: Mapping[str, tuple[str, str, str]] = {  # prefix, joiner, empty
 
 
 def acoustic_prompt(clues: Mapping[str, str | None], lang: str) -> str:
-    """The acoustic prompt text for ``clues`` (slot -> bin or None; None and missing slots are left out).
+    """The acoustic prompt text for ``clues`` (slot -> bin or None; None and missing slots are left out), in
+    the order given: a caption's parsed clues in reading order (:class:`ClueParse`), measured clues in slot order.
 
     >>> acoustic_prompt({"pitch_level": "high", "rate": "fast", "emotion": None}, "en")
     'Acoustic clues: high pitch, fast speaking rate.'
@@ -191,7 +197,7 @@ def acoustic_prompt(clues: Mapping[str, str | None], lang: str) -> str:
     for slot, value in clues.items():
         validate_slot(slot, value)
     prefix, joiner, empty = PROMPT_FRAME[lang]
-    parts = [PROMPT_WORDS[lang][s][v] for s in SLOTS if (v := clues.get(s)) is not None]
+    parts = [PROMPT_WORDS[lang][s][v] for s, v in clues.items() if v is not None]
     end = "." if lang == "en" else "。"
     return prefix + (joiner.join(parts) if parts else empty) + end
 

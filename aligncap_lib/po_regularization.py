@@ -363,6 +363,12 @@ def dpo_train(
         notebook = sys.modules.get("transformers.utils.notebook")
         if not po.progress and notebook is not None:
             trainer.remove_callback(notebook.NotebookProgressCallback)
+        if (
+            not po.progress
+        ):  # why: without tqdm the Trainer prints every log dict, wall-clock runtimes included
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
         trainer.train()
     log = [{k: float(v) for k, v in h.items() if isinstance(v, (int, float))}
            for h in trainer.state.log_history if "loss" in h]  # fmt: skip
