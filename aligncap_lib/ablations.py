@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -198,8 +199,11 @@ def _verdict(lo: float, hi: float, direction: int) -> str:
     return "inconclusive"
 
 
-def kl_difference(layout: Any, a: tuple[str, str], b: tuple[str, str], ev: Any) -> dict[str, Any]:
-    """Paired difference of the held-out speech-vs-text KL (A - B, same ``valid`` clips and seeds)."""
+def kl_difference(
+    layout: Any, a: tuple[str, str], b: tuple[str, str], ev: Any, seeds: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Paired difference of the held-out speech-vs-text KL (A - B, same ``valid`` clips and ``seeds``; default:
+    every seed folder)."""
     from aligncap_lib import bootstrap as bs
     from aligncap_lib.results_summary import seeds_of
     from aligncap_lib.variants import get_variant
@@ -207,7 +211,7 @@ def kl_difference(layout: Any, a: tuple[str, str], b: tuple[str, str], ev: Any) 
     def per_seed(variant: str, stage: str) -> dict[int, dict[str, Any]]:
         owner = get_variant(variant).owner(stage)
         found = {}
-        for s in seeds_of(layout, variant) or [0]:
+        for s in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
             path = layout.model(owner, s) / stage / "valid_kl.json"
             if path.is_file():
                 found[s] = json.loads(path.read_text(encoding="utf-8"))
@@ -229,12 +233,14 @@ def kl_difference(layout: Any, a: tuple[str, str], b: tuple[str, str], ev: Any) 
 
 def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
     """One row per (claim, language, metric) with the paired difference, its interval and the verdict;
-    comparisons whose stages are missing are listed with verdict ``missing`` and the reason."""
+    comparisons whose stages are missing are listed with verdict ``missing`` and the reason. Over ``cfg.seeds``
+    only: a seed folder left by an older configuration is never mixed in."""
     from aligncap_lib.results_summary import paired_over_seeds, stage_results
 
+    seeds = list(cfg.seeds)
     rows: list[dict[str, Any]] = []
     for claim, a, b, metrics in CLAIMS:
-        ra, rb = stage_results(layout, *a), stage_results(layout, *b)
+        ra, rb = stage_results(layout, *a, seeds=seeds), stage_results(layout, *b, seeds=seeds)
         comparison = f"{a[0]} ({a[1]}) - {b[0]} ({b[1]})"
         for lang in ("en", "zh"):
             for metric, direction in metrics:
@@ -252,7 +258,7 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
     row = {"claim": KL_CLAIM, "comparison": "no_po (kd) - no_kd (sft)", "split": "valid", "lang": "both",
            "metric": "speech_text_kl", "direction": "lower"}  # fmt: skip
     try:
-        d = kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev)
+        d = kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev, seeds)
         rows.append({**row, **d, "verdict": _verdict(d["ci95"][0], d["ci95"][1], -1)})
     except (FileNotFoundError, ValueError) as exc:
         rows.append({**row, "verdict": "missing", "reason": str(exc)})
@@ -283,7 +289,7 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
     from aligncap_lib.training import evaluate_model
     from aligncap_lib.variants import get_variant
 
-    acoustic = stage_results(layout, "aligncap_full", "po")
+    acoustic = stage_results(layout, "aligncap_full", "po", seeds=list(cfg.seeds))
     if not acoustic:
         return [{"comparison": "aligncap_full: acoustic - none", "verdict": "missing",
                  "reason": "no trained aligncap_full po stage"}]  # fmt: skip

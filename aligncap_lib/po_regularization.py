@@ -358,17 +358,16 @@ def dpo_train(
     with quiet_progress(not po.progress):
         trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora,
                              callbacks=callbacks)  # fmt: skip
-        # why: in a notebook the Trainer draws an HTML progress bar besides tqdm. transformers imports that module
-        # only inside a notebook; importing it here failed on a GPU machine without IPython (results/paper/README.md)
-        notebook = sys.modules.get("transformers.utils.notebook")
-        if not po.progress and notebook is not None:
-            trainer.remove_callback(notebook.NotebookProgressCallback)
-        if (
-            not po.progress
-        ):  # why: without tqdm the Trainer prints every log dict, wall-clock runtimes included
+        if not po.progress:
+            # why: without tqdm the Trainer prints every log dict, wall-clock runtimes included
             from transformers.trainer_callback import PrinterCallback
 
             trainer.remove_callback(PrinterCallback)
+            # why: in a notebook the Trainer also draws an HTML progress bar. transformers imports that module only
+            # inside a notebook; importing it here failed on a GPU machine without IPython (results/paper/README.md)
+            notebook = sys.modules.get("transformers.utils.notebook")
+            if notebook is not None:
+                trainer.remove_callback(notebook.NotebookProgressCallback)
         trainer.train()
     log = [{k: float(v) for k, v in h.items() if isinstance(v, (int, float))}
            for h in trainer.state.log_history if "loss" in h]  # fmt: skip

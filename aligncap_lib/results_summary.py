@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,15 @@ def load_results(stage_dir: Path) -> dict[tuple[str, str], Any]:
 
 
 def build_summary(
-    layout: Any, *, variants: tuple[str, ...] = VARIANT_ORDER, config: Any = None
+    layout: Any,
+    *,
+    variants: tuple[str, ...] = VARIANT_ORDER,
+    config: Any = None,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
+    """Runs and aggregate of ``summary.json`` over ``seeds`` (default: every seed folder in the run; a caller
+    that has just trained or checked some seeds passes them, so a seed folder left by an older configuration is
+    never mixed in)."""
     from aligncap_lib.evaluation import EvaluationConfig, over_seeds
 
     ev = config or EvaluationConfig.for_preset(layout.preset)
@@ -134,7 +142,7 @@ def build_summary(
     for variant in variants:
         per_seed = {
             s: load_results(d)
-            for s in seeds_of(layout, variant)
+            for s in (seeds_of(layout, variant) if seeds is None else seeds)
             if (d := final_stage_dir(layout, variant, s)) is not None
         }
         for seed, results in per_seed.items():
@@ -180,12 +188,13 @@ def result_hashes(preset: str) -> dict[str, str]:
     return out | {"all": combined_hash(out)}
 
 
-def write_summary(layout: Any) -> Path:
-    """Build and write ``results/<preset>/summary.json`` with the stage configs and the environment."""
+def write_summary(layout: Any, seeds: Sequence[int] | None = None) -> Path:
+    """Build and write ``results/<preset>/summary.json`` (over ``seeds``: :func:`build_summary`) with the stage
+    configs and the environment."""
     from aligncap_lib.presets import stage_configs
     from aligncap_lib.reproducibility import environment_snapshot, write_json
 
-    summary = build_summary(layout)
+    summary = build_summary(layout, seeds=seeds)
     configs = {}
     for stage, cls in stage_configs().items():
         try:
@@ -202,7 +211,7 @@ def write_summary(layout: Any) -> Path:
 
 
 def stage_results(
-    layout: Any, variant: str, stage: str | None = None, seeds: list[int] | None = None
+    layout: Any, variant: str, stage: str | None = None, seeds: Sequence[int] | None = None
 ) -> dict[int, dict[tuple[str, str], Any]]:
     """seed -> (split, lang) -> stored result of ``variant``'s ``stage`` (default: its final stage)."""
     out = {}
@@ -267,14 +276,17 @@ def mean_over_seeds(
     return {"mean": iv.point, "ci95": [iv.low, iv.high], "n_seeds": len(seeded)}
 
 
-def kl_over_seeds(layout: Any, variant: str, stage: str, config: Any) -> dict[str, Any]:
-    """The held-out (``valid``) speech-vs-text KL of ``variant``'s ``stage``: mean over seeds with the
-    hierarchical interval, from each seed's ``valid_kl.json``; ``{"mean", "ci95", "n_seeds", "per_seed"}``."""
+def kl_over_seeds(
+    layout: Any, variant: str, stage: str, config: Any, seeds: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """The held-out (``valid``) speech-vs-text KL of ``variant``'s ``stage``: mean over ``seeds`` (default: every
+    seed folder) with the hierarchical interval, from each seed's ``valid_kl.json``; ``{"mean", "ci95",
+    "n_seeds", "per_seed"}``."""
     from aligncap_lib import bootstrap as bs
 
     v = get_variant(variant)
     per_seed = {}
-    for seed in seeds_of(layout, variant) or [0]:
+    for seed in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
         path = layout.model(v.owner(stage), seed) / stage / "valid_kl.json"
         if path.is_file():
             per_seed[seed] = json.loads(path.read_text(encoding="utf-8"))
@@ -297,14 +309,20 @@ QUALITY_BAR_METRICS: tuple[str, ...] = ("cider", "slot_accuracy")
 
 
 def quality_bar(
-    layout: Any, config: Any, *, split: str = "test_zeroshot", lang: str = "en", model: str = "no_po"
+    layout: Any,
+    config: Any,
+    *,
+    split: str = "test_zeroshot",
+    lang: str = "en",
+    model: str = "no_po",
+    seeds: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (baseline, metric): the model's and the baseline's mean and interval over seeds, the paired
     difference, and ``passed`` (the model's lower bound above the baseline's upper bound)."""
-    mine = stage_results(layout, model, "kd")
+    mine = stage_results(layout, model, "kd", seeds)
     rows = []
     for base in QUALITY_BAR_BASELINES:
-        theirs = stage_results(layout, base)
+        theirs = stage_results(layout, base, seeds=seeds)
         for metric in QUALITY_BAR_METRICS:
             a = mean_over_seeds(mine, split, lang, metric, config)
             b = mean_over_seeds(theirs, split, lang, metric, config)

@@ -179,3 +179,28 @@ def test_transcript_augmentation_changes_only_transcripts() -> None:
         else:
             assert set(e.transcript[:-1]) <= set("我们明天去海边")
     assert teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=0.0) == plain
+
+
+def test_explicit_seeds_leave_out_a_stale_seed_folder(tmp_path: Path) -> None:
+    """A seed folder left by an older configuration (here: its KL measured on other clips) is mixed into the
+    intervals when the seeds are read from the disk, and left out when the caller names the seeds it trained."""
+    from aligncap_lib import ablations, results_summary
+
+    layout, ev = RunLayout(preset="smoke", work=tmp_path), EvaluationConfig(n_bootstrap=50)
+    for variant, stage, kls in (
+        ("no_po", "kd", {0: [0.1, 0.3], 1: [5.0]}),
+        ("no_kd", "sft", {0: [0.4, 0.6], 1: [9.0]}),
+    ):
+        for seed, kl in kls.items():
+            folder = layout.model(variant, seed) / stage
+            folder.mkdir(parents=True)
+            ids = ["a", "b"] if seed == 0 else ["stale"]
+            (folder / "valid_kl.json").write_text(json.dumps({"ids": ids, "kl": kl}))
+    kl = results_summary.kl_over_seeds(layout, "no_po", "kd", ev, seeds=[0])
+    assert kl["n_seeds"] == 1 and abs(kl["mean"] - 0.2) < 1e-9
+    d = ablations.kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev, seeds=[0])
+    assert d["n_seeds"] == 1 and abs(d["diff"] + 0.3) < 1e-9
+    with pytest.raises(
+        ValueError, match="different clips"
+    ):  # the stale seed named too
+        results_summary.kl_over_seeds(layout, "no_po", "kd", ev, seeds=[0, 1])
