@@ -200,7 +200,5 @@ def test_explicit_seeds_leave_out_a_stale_seed_folder(tmp_path: Path) -> None:
     assert kl["n_seeds"] == 1 and abs(kl["mean"] - 0.2) < 1e-9
     d = ablations.kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev, seeds=[0])
     assert d["n_seeds"] == 1 and abs(d["diff"] + 0.3) < 1e-9
-    with pytest.raises(
-        ValueError, match="different clips"
-    ):  # the stale seed named too
+    with pytest.raises(ValueError, match="different clips"):  # the stale seed named too
         results_summary.kl_over_seeds(layout, "no_po", "kd", ev, seeds=[0, 1])
