@@ -8,14 +8,19 @@ No weights can be downloaded here, so the LM is *built from its architecture wit
 memory of a step do not depend on the weights' values, only on the shapes, dtype and kernels. The step is the
 ``paper`` preset's KD step: the captioner config of the preset (bf16 base weights and autocast, gradient
 checkpointing with the LoRA input-gradient fix, SDPA attention), the KD config's LoRA (r 16 on every linear layer of
-the blocks), the student forward on speech-unit prompts, the teacher forward through ``disable_adapter()``, the
-divergence over the caption tokens, backward and AdamW. Tokens per second counts the student's and the teacher's
-tokens together. ``--stage po`` times the PO stage's DPO step instead: the policy (a fresh LoRA, the PO config's
-r) forward and backward on the chosen and the rejected sequence of each pair, the sigmoid DPO loss against
-reference log-probs computed once before the timed steps (the PO stage precomputes them too); the loss is written
-out here rather than taken from trl (not installed on the GPU machine), with trl's formula. Tokens per second
-counts both sequences of a pair. ``--layers`` truncates the model (a CPU check of the script itself; not a paper-size number: bf16
-on this CPU took 93 s per step for one layer at batch 2 x 64 tokens, measured, so CPU numbers mean nothing here).
+the blocks), and the KD stage's own loss, ``CaptionTrainer.compute_loss`` (student forward on speech-unit prompts,
+teacher forward through ``disable_adapter()``, CE plus the divergence over the caption tokens), then backward and
+AdamW. Tokens per second counts the student's and the teacher's tokens together. ``--stage po`` times the PO
+stage's DPO step instead: the policy (a fresh LoRA, the PO config's r) forward and backward on the chosen and the
+rejected sequence of each pair, per-token log-probs by trl's ``selective_log_softmax`` (as DPOTrainer computes
+them), the sigmoid DPO loss (trl's formula, written out) against reference log-probs computed once before the timed
+steps (the PO stage precomputes them too). Tokens per second counts both sequences of a pair. ``--layers``
+truncates the model (a CPU check of the script itself; not a paper-size number: bf16 on this CPU took 93 s per step
+for one layer at batch 2 x 64 tokens, measured, so CPU numbers mean nothing here).
+
+Until 2026-11-26 (results/paper before then) both steps cast the full logits to fp32 before picking the caption
+positions, which neither the KD stage nor trl does: an fp32 copy of [batch, tokens, 151,936], 11.6 GB for the
+0.5B KD step at batch 32.
 
 Architectures: Qwen2.5-0.5B and Qwen2.5-7B, dimensions as in their published ``config.json`` (written here so that
 no hub access is needed; check them against the hub before quoting a number for another model).
@@ -28,6 +33,7 @@ import json
 import platform
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,7 +73,8 @@ def main() -> None:
 
     from aligncap_lib.captioner import CaptionerConfig, attach_lora, torch_dtype
     from aligncap_lib.distributed import use_cpu
-    from aligncap_lib.kd_regularization import KDConfig, caption_logits, divergence
+    from aligncap_lib.kd_regularization import KDConfig
+    from aligncap_lib.kd_trainer import CaptionTrainer, training_arguments
     from aligncap_lib.po_regularization import POConfig
 
     torch.set_num_threads(a.threads)
@@ -109,12 +116,18 @@ def main() -> None:
         s_lab, t_lab = torch.full_like(s_ids, -100), torch.full_like(t_ids, -100)
         s_lab[:, -a.caption :], t_lab[:, -a.caption :] = s_ids[:, -a.caption :], s_ids[:, -a.caption :]
 
+        inputs = {"input_ids": s_ids, "attention_mask": torch.ones_like(s_ids), "labels": s_lab,
+                  "teacher_input_ids": t_ids, "teacher_attention_mask": torch.ones_like(t_ids),
+                  "teacher_labels": t_lab}  # fmt: skip
+        # the KD stage's own loss (CaptionTrainer.compute_loss: CE + lambda x divergence over the caption tokens)
+        args = training_arguments(Path(tempfile.mkdtemp()), seed=0, steps=a.steps + 2, batch_size=a.batch,
+                                  grad_accum=1, lr=1e-4, warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0,
+                                  progress=False, runtime=cap)  # fmt: skip
+        trainer = CaptionTrainer(model=model, args=args, kd_lambda=kd.kd_lambda, kd_kind=kd.kind,
+                                 kd_beta=kd.beta, kd_temperature=kd.temperature)  # fmt: skip
+
         def step_loss() -> torch.Tensor:
-            s_logits, targets = caption_logits(model(input_ids=s_ids).logits.float(), s_lab)
-            loss = torch.nn.functional.cross_entropy(s_logits, targets)
-            with torch.no_grad(), model.disable_adapter():
-                t_logits = caption_logits(model(input_ids=t_ids).logits.float(), t_lab)[0]
-            return loss + kd.kd_lambda * divergence(s_logits, t_logits)
+            return trainer.compute_loss(model, inputs, num_items_in_batch=a.batch * a.caption)
 
         tokens = a.batch * (a.seq + t_len)
     else:  # rows 0..B-1 chosen, B..2B-1 rejected: one prompt, two completions of --caption tokens
@@ -124,10 +137,11 @@ def main() -> None:
         lab = torch.full_like(ids, -100)
         lab[:, -a.caption :] = ids[:, -a.caption :]
 
+        from trl.trainer.utils import selective_log_softmax  # trl's own per-token log-probs (no fp32 copy)
+
         def seq_logp() -> torch.Tensor:
-            logits, targets = caption_logits(model(input_ids=ids).logits.float(), lab)
-            per_token = torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0]
-            return per_token.view(2 * a.batch, a.caption).sum(1)
+            per_token = selective_log_softmax(model(input_ids=ids).logits[:, :-1], ids[:, 1:])
+            return (per_token * (lab[:, 1:] != -100)).sum(1)
 
         with torch.no_grad(), model.disable_adapter(), autocast:
             ref = seq_logp()
