@@ -205,30 +205,20 @@ def kl_difference(
     """Paired difference of the held-out speech-vs-text KL (A - B, same ``valid`` clips and ``seeds``; default:
     every seed folder)."""
     from aligncap_lib import bootstrap as bs
-    from aligncap_lib.results_summary import seeds_of
-    from aligncap_lib.variants import get_variant
+    from aligncap_lib.results_summary import valid_kl_per_seed
 
-    def per_seed(variant: str, stage: str) -> dict[int, dict[str, Any]]:
-        owner = get_variant(variant).owner(stage)
-        found = {}
-        for s in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
-            path = layout.model(owner, s) / stage / "valid_kl.json"
-            if path.is_file():
-                found[s] = json.loads(path.read_text(encoding="utf-8"))
-        return found
-
-    ka, kb = per_seed(*a), per_seed(*b)
-    seeds = sorted(set(ka) & set(kb))
-    if not seeds:
+    ka, kb = valid_kl_per_seed(layout, *a, seeds), valid_kl_per_seed(layout, *b, seeds)
+    common = sorted(set(ka) & set(kb))
+    if not common:
         raise FileNotFoundError(f"no seed has valid_kl.json for both {a} and {b}")
-    if any(ka[s]["ids"] != kb[s]["ids"] for s in seeds):
+    if any(ka[s]["ids"] != kb[s]["ids"] for s in common):
         raise ValueError("the KL of A and B was measured on different clips")
-    sa = np.stack([bs.as_mean_stats(np.asarray(ka[s]["kl"])) for s in seeds])
-    sb = np.stack([bs.as_mean_stats(np.asarray(kb[s]["kl"])) for s in seeds])
+    sa = np.stack([bs.as_mean_stats(np.asarray(ka[s]["kl"])) for s in common])
+    sb = np.stack([bs.as_mean_stats(np.asarray(kb[s]["kl"])) for s in common])
     iv = bs.paired_difference(sa, sb, bs.mean_statistic, n_resamples=ev.n_bootstrap, confidence=ev.confidence,
                               seed=ev.bootstrap_seed)  # fmt: skip
     return {"diff": iv.point, "ci95": [iv.low, iv.high], "a": float(sa[:, :, 0].mean()),
-            "b": float(sb[:, :, 0].mean()), "n_seeds": len(seeds)}  # fmt: skip
+            "b": float(sb[:, :, 0].mean()), "n_seeds": len(common)}  # fmt: skip
 
 
 def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:

@@ -276,6 +276,21 @@ def mean_over_seeds(
     return {"mean": iv.point, "ci95": [iv.low, iv.high], "n_seeds": len(seeded)}
 
 
+def valid_kl_per_seed(
+    layout: Any, variant: str, stage: str, seeds: Sequence[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """seed -> the stored ``valid_kl.json`` (``{"ids", "kl"}``) of ``variant``'s ``stage`` (the folder of the
+    variant that owns it), over ``seeds`` (default: every seed folder of the variant, else seed 0); seeds without
+    the file are left out."""
+    owner = get_variant(variant).owner(stage)
+    found = {}
+    for seed in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
+        path = layout.model(owner, seed) / stage / "valid_kl.json"
+        if path.is_file():
+            found[seed] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
 def kl_over_seeds(
     layout: Any, variant: str, stage: str, config: Any, seeds: Sequence[int] | None = None
 ) -> dict[str, Any]:
@@ -284,12 +299,7 @@ def kl_over_seeds(
     "n_seeds", "per_seed"}``."""
     from aligncap_lib import bootstrap as bs
 
-    v = get_variant(variant)
-    per_seed = {}
-    for seed in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
-        path = layout.model(v.owner(stage), seed) / stage / "valid_kl.json"
-        if path.is_file():
-            per_seed[seed] = json.loads(path.read_text(encoding="utf-8"))
+    per_seed = valid_kl_per_seed(layout, variant, stage, seeds)
     if not per_seed:
         raise FileNotFoundError(f"no valid_kl.json for {variant}/{stage}: train it first")
     ids = {tuple(d["ids"]) for d in per_seed.values()}

@@ -88,16 +88,19 @@ def compare_methods(
         except ValueError:
             continue
     table = []
+    # encoder width -> clip id -> frames (same seed and width: the same random encoder)
     frames_cache: dict[int, dict[str, torch.Tensor]] = {}
+
+    def embed_all(model: Any) -> dict[str, torch.Tensor]:
+        ids = sorted(waves)
+        return dict(zip(ids, speech_codec.embed(model, [waves[k] for k in ids]), strict=True))
+
     for name, overrides in variants.items():
         cfg = dataclasses.replace(config, **overrides)
         model = speech_codec.build_codec(n_q=cfg.n_q, bins=cfg.bins, encoder_filters=cfg.encoder_filters,
                                          seed=cfg.seed)  # fmt: skip
         if cfg.encoder_filters not in frames_cache:  # same seed and width: same random encoder, embed once
-            ids = sorted(waves)
-            frames_cache[cfg.encoder_filters] = dict(
-                zip(ids, speech_codec.embed(model, [waves[k] for k in ids]), strict=True)
-            )
+            frames_cache[cfg.encoder_filters] = embed_all(model)
         emb = frames_cache[cfg.encoder_filters]
         train_ids = [r["id"] for r in kept if r["split"] == "train"]
         frames = codebook_fitting.subsample_frames([emb[k] for k in train_ids], cfg.fit_max_frames, cfg.seed)
@@ -119,11 +122,8 @@ def compare_methods(
         table.append(row)
     own = frames_cache.get(config.encoder_filters)  # the preset's own encoder, embedded by its variants
     if own is None:
-        encoder = speech_codec.build_codec(n_q=config.n_q, bins=config.bins,
-                                           encoder_filters=config.encoder_filters, seed=config.seed)  # fmt: skip
-        own = dict(
-            zip(sorted(waves), speech_codec.embed(encoder, [waves[k] for k in sorted(waves)]), strict=True)
-        )
+        own = embed_all(speech_codec.build_codec(n_q=config.n_q, bins=config.bins,
+                                                 encoder_filters=config.encoder_filters, seed=config.seed))  # fmt: skip
     pooled = torch.stack([pooled_frames(own[r["id"]]) for r in kept]).numpy()
     probe = probe_all(kept, pooled, c=config.probe_c, slots=PROBED_SLOTS)
     row = {"variant": FRAMES_ROW, "bins": None, "fit_s": 0.0, "codes_used_cb0_test": None, "quant_error": 0.0}
