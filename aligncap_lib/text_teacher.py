@@ -15,6 +15,13 @@ words (EN) or characters (ZH) drawn from the ``train`` transcripts of its langua
 only 100 distinct transcripts per split and ``valid``'s are all unseen; a teacher trained on the 100 reads
 its clues worse after a new sentence (measured: valid gate 0.636 with valid transcripts vs 0.827 with train
 transcripts on the same model), whereas the pretrained LLM it stands for reads any sentence.
+
+Pseudo-transcripts of train words alone left the gap open: the BPE tokenizer, trained on 50 transcripts per
+language, merged each Chinese train sentence into 2-3 tokens, while an unseen one falls apart into ~14 byte
+pieces (English: 7.7 vs 13.3 tokens per sentence). Measured on the protocol-2 teacher: valid gate 0.896 with
+valid transcripts, 0.972 with train transcripts on the same clips (zh 0.870 vs 0.984). So a share
+``novel_word_share`` of a pseudo-transcript's pieces are made-up words (random letters; random CJK characters),
+which tokenize the way an unseen sentence does. The tokenizer is trained on the examples before augmentation.
 """
 
 from __future__ import annotations
@@ -37,14 +44,17 @@ class TeacherConfig(StageConfig):
     """Text-teacher training. Defaults: the ``cpu`` preset (budget: 7 minutes on 2 cores)."""
 
     stage: ClassVar[str] = "teacher"
-    #: 2: the clue prompt lists a caption's clues in its reading order (was the fixed slot order): 0.869 -> 0.896
-    protocol: ClassVar[int] = 2
+    #: 2: the clue prompt lists a caption's clues in its reading order (was the fixed slot order): 0.869 -> 0.896.
+    #: 3: made-up words in the pseudo-transcripts, the tokenizer trained before augmentation (module docstring)
+    protocol: ClassVar[int] = 3
     #: Measured on the cpu corpus, valid gate (2 idle cores unless noted): 400 x 32 at 1e-3: 0.786 (3.6 min);
     #: 1600 x 16 at 1e-3: 0.869 (7.1 min); 1600 x 16 at 2e-3: 0.592 and 800 x 32 at 2e-3: 0.765 (both slower
     #: under load). Decoding with repetition_penalty 1.3 lifted one model 0.765 -> 0.809, no_repeat_ngram_size 3
     #: lowered it (0.703): repeated slots are not the whole story. We take the 0.869 schedule; with the clues in
-    #: the caption's reading order (protocol 2) the same schedule gives 0.896 (5.6 min idle).
-    steps: int = 1600
+    #: the caption's reading order (protocol 2) the same schedule gives 0.896 (5.6 min idle). With made-up words
+    #: (protocol 3): 1,600 steps 0.952 (en 0.932, zh 0.978; 6.6 min), 2,000 steps 0.986 (en 0.992, zh 0.978;
+    #: 8.3 min idle, gate included). We take 2,000: the gate passes with a margin.
+    steps: int = 2000
     batch_size: int = 16
     #: Measured (issue 7, smoke corpus, cpu architecture, batch 32, 600-step schedule): at 3e-3 the teacher
     #: states 0.46/0.82 of its clues on train at steps 150/300, at 1e-3 0.82/0.98 (valid 0.26/0.15 vs
@@ -57,9 +67,12 @@ class TeacherConfig(StageConfig):
     #: Measured (issue 7, cpu corpus, 400 steps x 32): 0.0 -> 0.5 raised the valid gate 0.733 -> 0.786 (en
     #: 0.80 -> 0.82, zh 0.64 -> 0.73) while the train-split gate stayed 0.81: the train-valid gap closed.
     transcript_augmentation: float = 0.5
-    #: Issue 7 asks for 0.95; no schedule within a few minutes of CPU reached it (above). Our decision: 0.85,
-    #: which the 0.869 teacher passes and the 0.786 one does not; the shortfall is stated in the README.
-    gate_threshold: float = 0.85
+    #: Share of a pseudo-transcript's pieces that are made-up words (random letters, EN; random CJK characters,
+    #: ZH) rather than train words: see the module docstring. Measured (1,600 steps): 0.0 -> 0.5 raised the valid
+    #: gate 0.896 -> 0.954 (zh 0.870 -> 0.995, en 0.916 -> 0.924; tokenizer then still saw the augmented text).
+    novel_word_share: float = 0.5
+    #: Issue 7's value. Until protocol 3 no affordable schedule reached it and the gate was 0.85 (README).
+    gate_threshold: float = 0.95
     gate_split: str = "valid"
     seed: int = 0  # one teacher per preset, whatever the student seed
     unit_source: str = "speech_tokens"
@@ -67,7 +80,9 @@ class TeacherConfig(StageConfig):
 
     def validate(self) -> None:
         self._positive("steps", "batch_size", "learning_rate", "captions_per_clip", "max_grad_norm")
-        self._probability("warmup_ratio", "clue_dropout", "gate_threshold", "transcript_augmentation")
+        self._probability(
+            "warmup_ratio", "clue_dropout", "gate_threshold", "transcript_augmentation", "novel_word_share"
+        )
         self._one_of("unit_source", ("speech_tokens", "measurement_stand_in"))
 
 
@@ -77,6 +92,7 @@ def teacher_examples(
     clue_dropout: float,
     seed: int,
     transcript_augmentation: float = 0.0,
+    novel_word_share: float = 0.0,
 ) -> list:
     """Text-view examples: (transcript + clues parsed from the caption) -> that caption; a share
     ``clue_dropout`` without clues and a share ``transcript_augmentation`` with a pseudo-transcript (module
@@ -97,7 +113,7 @@ def teacher_examples(
         pools.setdefault(r["lang"], []).extend(_transcript_pieces(r["text"], r["lang"]))
     aug = random.Random(seed + 1)  # its own stream: the clue-dropout draws do not move
     return [
-        dataclasses.replace(e, transcript=_pseudo_transcript(pools[e.lang], e.lang, aug))
+        dataclasses.replace(e, transcript=_pseudo_transcript(pools[e.lang], e.lang, aug, novel_word_share))
         if aug.random() < transcript_augmentation and pools[e.lang]
         else e
         for e in examples
@@ -109,10 +125,22 @@ def _transcript_pieces(text: str, lang: str) -> list[str]:
     return text.split() if lang == "en" else list(text.strip("。！？"))
 
 
-def _pseudo_transcript(pool: list[str], lang: str, rng: random.Random) -> str:
-    """3-10 pieces drawn from ``pool`` with replacement: a sentence the teacher has not seen."""
-    pieces = [rng.choice(pool) for _ in range(rng.randint(3, 10))]
+def _pseudo_transcript(pool: list[str], lang: str, rng: random.Random, novel_share: float = 0.0) -> str:
+    """3-10 pieces drawn from ``pool`` with replacement, a share ``novel_share`` of them made-up words instead
+    (:func:`_novel_word`): a sentence the teacher has not seen."""
+    pieces = [
+        _novel_word(lang, rng) if novel_share > 0 and rng.random() < novel_share else rng.choice(pool)
+        for _ in range(rng.randint(3, 10))
+    ]
     return " ".join(pieces) + "." if lang == "en" else "".join(pieces) + "。"
+
+
+def _novel_word(lang: str, rng: random.Random) -> str:
+    """A word no tokenizer merge covers: 2-9 random lowercase letters (EN) or one random character of the CJK
+    Unified Ideographs block (ZH; most are outside the train split, so they tokenize into bytes)."""
+    if lang == "en":
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+    return chr(rng.randint(0x4E00, 0x9FFF))
 
 
 def gate_accuracy(
@@ -199,10 +227,17 @@ def _build(
     gate_recs = [r for r in records if r["split"] == cfg.gate_split]
     units = captioner_inputs.unit_vocabulary(layout, cfg.unit_source)
     examples = teacher_examples(
-        train_recs, cfg.captions_per_clip, cfg.clue_dropout, cfg.seed, cfg.transcript_augmentation
+        train_recs,
+        cfg.captions_per_clip,
+        cfg.clue_dropout,
+        cfg.seed,
+        cfg.transcript_augmentation,
+        cfg.novel_word_share,
     )
-    # the tokenizer sees the train split's text side only: captions, transcripts and the prompt text
-    texts = [t for ex in examples for t in (ex.caption, example_prompt(ex, "text", "teacher"))]
+    # the tokenizer sees the train split's text side only: captions, transcripts and the prompt text, without
+    # the pseudo-transcripts (made-up words would take merges from the real vocabulary)
+    plain = teacher_examples(train_recs, cfg.captions_per_clip, cfg.clue_dropout, cfg.seed)
+    texts = [t for ex in plain for t in (ex.caption, example_prompt(ex, "text", "teacher"))]
     tokenizer = load_base_tokenizer(cap_cfg, texts, units)
     model = build_model(cap_cfg, tokenizer, seed=cfg.seed)
     feats = [

@@ -181,6 +181,41 @@ def test_transcript_augmentation_changes_only_transcripts() -> None:
     assert teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=0.0) == plain
 
 
+def test_novel_words_in_pseudo_transcripts() -> None:
+    """With ``novel_word_share`` a pseudo-transcript mixes train words with made-up ones (random letters, EN;
+    random CJK characters, ZH) near the asked share; captions and clues stay; 0 gives the train words only."""
+    from aligncap_lib.text_teacher import teacher_examples
+
+    records = [
+        {"id": f"{lang}{i}", "lang": lang, "split": "train", "text": text, "captions": [cap] * 2}
+        for i in range(40)
+        for lang, text, cap in (
+            ("en", "the red door opens.", "The speaker sounds happy, with a high pitch."),
+            ("zh", "我们明天去海边。", "说话人语速较快，情绪开心。"),
+        )
+    ]
+    base = teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=1.0)
+    novel = teacher_examples(records, 2, 0.2, seed=3, transcript_augmentation=1.0, novel_word_share=0.5)
+    assert novel == teacher_examples(
+        records, 2, 0.2, seed=3, transcript_augmentation=1.0, novel_word_share=0.5
+    )
+    assert [(e.caption, e.teacher_clues) for e in novel] == [(e.caption, e.teacher_clues) for e in base]
+    en_words, zh_chars = {"the", "red", "door", "opens."}, set("我们明天去海边")
+    pieces = {"en": [0, 0], "zh": [0, 0]}  # [made-up, all]
+    for e in novel:
+        got = e.transcript[:-1].split() if e.lang == "en" else list(e.transcript[:-1])
+        made_up = [p for p in got if p not in (en_words if e.lang == "en" else zh_chars)]
+        assert (
+            all(p.isalpha() and p.islower() for p in made_up)
+            if e.lang == "en"
+            else all("\u4e00" <= p <= "\u9fff" for p in made_up)
+        )
+        pieces[e.lang][0] += len(made_up)
+        pieces[e.lang][1] += len(got)
+    assert all(0.4 < made / total < 0.6 for made, total in pieces.values()), pieces
+    assert all(set(e.transcript[:-1].split()) <= en_words for e in base if e.lang == "en")
+
+
 def test_explicit_seeds_leave_out_a_stale_seed_folder(tmp_path: Path) -> None:
     """A seed folder left by an older configuration (here: its KL measured on other clips) is mixed into the
     intervals when the seeds are read from the disk, and left out when the caller names the seeds it trained."""
