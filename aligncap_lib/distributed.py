@@ -156,7 +156,8 @@ def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[di
                         targets=kd.lora_targets)  # fmt: skip
     train = [r for r in records if r["split"] == "train"]
     examples = clip_examples(train, v, units=units, measured=measured,
-                             captions_per_clip=cap.captions_per_clip, teacher=v.teacher)  # fmt: skip
+                             captions_per_clip=cap.captions_per_clip, teacher=v.teacher,
+                             student_clue_order=cap.train_clue_order)  # fmt: skip
     feats = [encode_example(tok, ex, input_view="speech", teacher_view="text",
                             max_caption_tokens=cap.max_caption_tokens) for ex in examples]  # fmt: skip
     return model, tok, feats

@@ -41,7 +41,7 @@ class TeacherGateError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig(StageConfig):
-    """Text-teacher training. Defaults: the ``cpu`` preset (budget: 7 minutes on 2 cores)."""
+    """Text-teacher training. Defaults: the ``cpu`` preset (budget: 9 minutes on 2 cores)."""
 
     stage: ClassVar[str] = "teacher"
     #: 2: the clue prompt lists a caption's clues in its reading order (was the fixed slot order): 0.869 -> 0.896.

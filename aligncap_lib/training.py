@@ -175,6 +175,7 @@ def _train_and_evaluate(
         measured=measured,
         captions_per_clip=cap.captions_per_clip,
         teacher=teacher_input,
+        student_clue_order=cap.train_clue_order,
     )
     feats = [
         encode_example(

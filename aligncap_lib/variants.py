@@ -88,6 +88,7 @@ def clip_examples(
     captions_per_clip: int,
     teacher: str | None = "variant",
     parse: Any = None,
+    student_clue_order: str = "slot",
 ) -> list[CaptionExample]:
     """One example per (clip, reference caption), at most ``captions_per_clip`` per clip, in record order.
 
@@ -97,16 +98,29 @@ def clip_examples(
     :func:`aligncap_lib.emotion_clues.parse_caption`) maps (text, lang) to a parse with ``.slots``.
     ``teacher`` overrides the teacher input (``"variant"``: the variant's own; students trained without KD
     still carry the ``transcript+clues`` view for the logged and measured speech-vs-text KL).
+    ``student_clue_order``: ``"slot"`` (the measured clues in slot order, as at inference) or ``"caption"``
+    (training only: the slots in the order that reference caption states them, the others after in slot order,
+    as the teacher reads its clues; :class:`aligncap_lib.captioner.CaptionerConfig` ``train_clue_order``).
     """
+    if student_clue_order not in ("slot", "caption"):
+        raise ValueError(f"student_clue_order must be 'slot' or 'caption', got {student_clue_order!r}")
     teacher_input = variant.teacher if teacher == "variant" else teacher
     if parse is None:
         from aligncap_lib.emotion_clues import parse_caption as parse
     out = []
     for r in records:
         for caption in r["captions"][:captions_per_clip]:
-            teacher_clues = (
-                dict(parse(caption, r["lang"]).slots) if teacher_input == "transcript+clues" else None
+            stated = (
+                parse(caption, r["lang"]).slots
+                if teacher_input == "transcript+clues" or student_clue_order == "caption"
+                else {}
             )
+            teacher_clues = dict(stated) if teacher_input == "transcript+clues" else None
+            student_clues = None
+            if variant.student_clues:
+                clues = measured.get(r["id"], {})
+                order = [k for k in stated if k in clues] if student_clue_order == "caption" else []
+                student_clues = {k: clues[k] for k in [*order, *(k for k in clues if k not in order)]}
             out.append(
                 CaptionExample(
                     id=r["id"],
@@ -114,7 +128,7 @@ def clip_examples(
                     caption=caption,
                     transcript=r["text"],
                     units=units.get(r["id"], ""),
-                    student_clues=dict(measured.get(r["id"], {})) if variant.student_clues else None,
+                    student_clues=student_clues,
                     teacher_clues=teacher_clues,
                 )
             )

@@ -76,6 +76,28 @@ def test_examples_carry_the_inputs_of_their_variant() -> None:
     assert logged[0].teacher_clues and logged[0].student_clues
 
 
+def test_student_clue_order_follows_the_caption_only_when_asked() -> None:
+    """``student_clue_order="caption"``: the measured clues the caption states come first, in its reading order,
+    the rest after in slot order; values are the measured ones (not the caption's); "slot" keeps slot order."""
+    recs = [{"id": "a", "lang": "en", "text": "t", "captions": ["With a fast pace and a loud voice, the speaker "
+             "expresses anger.", "A sad voice with a low pitch."]}]  # fmt: skip
+    measured = {"a": {"pitch_level": "high", "rate": "fast", "loudness": "normal", "emotion": "angry"}}
+    args = {"units": {}, "measured": measured, "captions_per_clip": 2}
+    slot = clip_examples(recs, VARIANTS["no_po"], **args)
+    assert [list(e.student_clues or {}) for e in slot] == [list(measured["a"])] * 2
+    by_caption = clip_examples(recs, VARIANTS["no_po"], student_clue_order="caption", **args)
+    assert [list(e.student_clues or {}) for e in by_caption] == [
+        ["rate", "loudness", "emotion", "pitch_level"],
+        ["emotion", "pitch_level", "rate", "loudness"],
+    ]
+    assert all(e.student_clues == measured["a"] for e in by_caption)  # same clues and values, another order
+    assert [e.teacher_clues for e in by_caption] == [e.teacher_clues for e in slot]
+    no_kd = clip_examples(recs, VARIANTS["no_kd"], student_clue_order="caption", **args)
+    assert list(no_kd[0].student_clues or {}) == ["rate", "loudness", "emotion", "pitch_level"]
+    with pytest.raises(ValueError, match="student_clue_order"):
+        clip_examples(recs, VARIANTS["no_po"], student_clue_order="random", **args)
+
+
 def test_shuffled_units_move_every_clip_within_its_language() -> None:
     recs = _records(8)
     units = {r["id"]: r["id"] for r in recs}
