@@ -275,7 +275,7 @@ CPU_BUDGET_MINUTES: dict[str, float] = {
     "corpus": 5,
     "speech tokens": 4,
     "text teacher": 9,  # 2,000 steps: 8.3 min idle with the gate (the 2-minute teacher missed its gate: README)
-    "captioner trainings": 18,  # 12 trainings (4 trained variants x 3 seeds) of 150 steps, 66-89 s each idle
+    "captioner trainings": 17,  # 12 trainings (4 trained variants x 3 seeds) of 150 steps, 66-89 s each idle
     "preference candidates": 4,
     "DPO runs": 6,
     "generation and metrics": 12,
