@@ -106,7 +106,15 @@ def teacher_examples(
     examples = [
         dataclasses.replace(e, teacher_clues=None) if rng.random() < clue_dropout else e for e in examples
     ]
-    if transcript_augmentation <= 0:
+    return with_pseudo_transcripts(examples, records, transcript_augmentation, novel_word_share, seed)
+
+
+def with_pseudo_transcripts(
+    examples: list, records: list[dict[str, Any]], share: float, novel_word_share: float, seed: int
+) -> list:
+    """``examples`` with a share ``share`` given a pseudo-transcript from ``records``' transcripts of their
+    language (a share ``novel_word_share`` of its pieces made up); the rest, captions and clues unchanged."""
+    if share <= 0:
         return examples
     pools: dict[str, list[str]] = {}
     for r in records:
@@ -114,7 +122,7 @@ def teacher_examples(
     aug = random.Random(seed + 1)  # its own stream: the clue-dropout draws do not move
     return [
         dataclasses.replace(e, transcript=_pseudo_transcript(pools[e.lang], e.lang, aug, novel_word_share))
-        if aug.random() < transcript_augmentation and pools[e.lang]
+        if aug.random() < share and pools[e.lang]
         else e
         for e in examples
     ]
@@ -128,7 +136,7 @@ def _transcript_pieces(text: str, lang: str) -> list[str]:
 def _pseudo_transcript(pool: list[str], lang: str, rng: random.Random, novel_share: float = 0.0) -> str:
     """3-10 pieces drawn from ``pool`` with replacement, a share ``novel_share`` of them made-up words instead
     (:func:`_novel_word`): a sentence the teacher has not seen."""
-    pieces = [
+    pieces = [  # no draw for the share at 0: the stream, and the pseudo-transcripts, stay as before protocol 3
         _novel_word(lang, rng) if novel_share > 0 and rng.random() < novel_share else rng.choice(pool)
         for _ in range(rng.randint(3, 10))
     ]
@@ -226,17 +234,12 @@ def _build(
     train_recs = [r for r in records if r["split"] == "train"]
     gate_recs = [r for r in records if r["split"] == cfg.gate_split]
     units = captioner_inputs.unit_vocabulary(layout, cfg.unit_source)
-    examples = teacher_examples(
-        train_recs,
-        cfg.captions_per_clip,
-        cfg.clue_dropout,
-        cfg.seed,
-        cfg.transcript_augmentation,
-        cfg.novel_word_share,
+    plain = teacher_examples(train_recs, cfg.captions_per_clip, cfg.clue_dropout, cfg.seed)
+    examples = with_pseudo_transcripts(
+        plain, train_recs, cfg.transcript_augmentation, cfg.novel_word_share, cfg.seed
     )
     # the tokenizer sees the train split's text side only: captions, transcripts and the prompt text, without
     # the pseudo-transcripts (made-up words would take merges from the real vocabulary)
-    plain = teacher_examples(train_recs, cfg.captions_per_clip, cfg.clue_dropout, cfg.seed)
     texts = [t for ex in plain for t in (ex.caption, example_prompt(ex, "text", "teacher"))]
     tokenizer = load_base_tokenizer(cap_cfg, texts, units)
     model = build_model(cap_cfg, tokenizer, seed=cfg.seed)
