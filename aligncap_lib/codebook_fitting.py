@@ -29,15 +29,44 @@ FIT_METHODS: tuple[str, ...] = ("kmeans", "ema")
 
 
 def sq_distances(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances ``[N, K]`` between points ``x [N, D]`` and ``centroids [K, D]``."""
-    return (
-        x.pow(2).sum(1, keepdim=True) - 2.0 * x @ centroids.T + centroids.pow(2).sum(1)[None, :]
-    ).clamp_min(0)
+    """Squared Euclidean distances ``float64 [N, K]`` between points ``x [N, D]`` and ``centroids [K, D]``.
+
+    Computed in float64 after moving both to the centroids' mean (distances do not change under a common
+    shift). Why: the expanded form ``|x|^2 - 2 x c^T + |c|^2`` cancels catastrophically when the points share a
+    large offset, as a random-weight encoder's frames do (bias ~0.05, spread ~1e-3 per dimension): in float32 the
+    nearest centroid it found agreed with the exact one on 33% of the smoke corpus's frames, so units were
+    rounding noise and changed with the CPU's instruction set. Centred float64 keeps the exact nearest centroid
+    (99.97% unchanged when frames are perturbed by 1e-6 relative; tests/test_speech_tokens.py).
+    """
+    c = centroids.double()
+    origin = c.mean(0, keepdim=True)
+    xc, cc = x.double() - origin, c - origin
+    return (xc.pow(2).sum(1, keepdim=True) - 2.0 * xc @ cc.T + cc.pow(2).sum(1)[None, :]).clamp_min(0)
 
 
 def assign(x: torch.Tensor, centroids: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """Index of the nearest centroid for each row of ``x [N, D]`` -> ``LongTensor [N]`` (chunked, low memory)."""
+    """Index of the nearest centroid for each row of ``x [N, D]`` -> ``LongTensor [N]`` (chunked, low memory;
+    exact ties go to the smallest index)."""
+    if len(x) == 0:
+        return torch.empty(0, dtype=torch.long)
     return torch.cat([sq_distances(x[i : i + chunk], centroids).argmin(1) for i in range(0, len(x), chunk)])
+
+
+def rvq_encode(quantizer: ResidualVectorQuantizer, frames: torch.Tensor, n_q: int) -> torch.Tensor:
+    """Residual quantization of ``frames [N, D]`` with the first ``n_q`` codebooks -> codes ``LongTensor [n_q, N]``.
+
+    The same algorithm as encodec's ``ResidualVectorQuantization.encode`` (nearest code, subtract, next
+    codebook), with :func:`assign`'s exact distances instead of encodec's float32 expanded form (see
+    :func:`sq_distances` for why); the residual is carried in float64.
+    """
+    residual = frames.double().clone()
+    out = []
+    for layer in quantizer.vq.layers[:n_q]:
+        book = layer._codebook.embed.detach()  # [bins, D]
+        idx = assign(residual, book)
+        residual -= book.double()[idx]
+        out.append(idx)
+    return torch.stack(out) if out else torch.empty(0, len(frames), dtype=torch.long)
 
 
 def kmeans(
@@ -53,7 +82,7 @@ def kmeans(
         raise ValueError(f"kmeans needs a non-empty [N, D] matrix, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError("kmeans: the data hold NaN or inf")
-    x = x.float()
+    x = x.double()  # why: float32 sums of offset frames differ in the last bits between CPUs (sq_distances)
     gen = torch.Generator().manual_seed(seed)
     n = len(x)
     start = torch.randperm(n, generator=gen)[:k] if n >= k else torch.randint(0, n, (k,), generator=gen)
@@ -64,7 +93,7 @@ def kmeans(
         counts = torch.bincount(labels, minlength=k)
         sums = torch.zeros_like(centroids).index_add_(0, labels, x)
         filled = counts > 0
-        centroids[filled] = sums[filled] / counts[filled, None].float()
+        centroids[filled] = sums[filled] / counts[filled, None].double()
         empty = torch.nonzero(~filled).flatten()
         if len(empty):
             # why: a dead code wastes a vocabulary entry; the worst-served points are where one is needed
@@ -72,7 +101,7 @@ def kmeans(
             worst = torch.topk(err, min(len(empty), n)).indices
             centroids[empty[: len(worst)]] = x[worst]
     labels = assign(x, centroids, chunk)
-    return centroids, torch.bincount(labels, minlength=k)
+    return centroids.float(), torch.bincount(labels, minlength=k)
 
 
 def _set_codebook(layer: torch.nn.Module, centroids: torch.Tensor, counts: torch.Tensor) -> None:
@@ -97,12 +126,12 @@ def fit_rvq_kmeans(
     """
     if n_q > quantizer.n_q:
         raise ValueError(f"n_q={n_q} exceeds the quantizer's {quantizer.n_q} codebooks")
-    residual = frames.float().clone()
+    residual = frames.double().clone()
     used = []
     for q, layer in enumerate(quantizer.vq.layers[:n_q]):
         centroids, counts = kmeans(residual, quantizer.bins, iters=iters, seed=seed + q)
         _set_codebook(layer, centroids, counts)
-        residual -= centroids[assign(residual, centroids)]
+        residual -= centroids.double()[assign(residual, centroids)]
         used.append(int((counts > 0).sum()))
     return used
 
@@ -141,8 +170,7 @@ def fit_rvq_ema(
     finally:
         core_vq.kmeans = original
         quantizer.eval()
-    codes = quantizer.vq.encode(frames.T[None].float(), n_q=n_q)  # [n_q, 1, N]
-    return [int(torch.unique(c).numel()) for c in codes[:, 0]]
+    return [int(torch.unique(c).numel()) for c in rvq_encode(quantizer, frames, n_q)]
 
 
 def fit_quantizer(
@@ -159,8 +187,7 @@ def fit_quantizer(
 def quantization_error(quantizer: ResidualVectorQuantizer, frames: torch.Tensor, n_q: int) -> float:
     """Relative squared error ``|x - Q(x)|^2 / |x - mean|^2`` of ``frames [N, D]`` after ``n_q`` codebooks."""
     x = frames.T[None].float()
-    codes = quantizer.vq.encode(x, n_q=n_q)
-    recon = quantizer.vq.decode(codes)
+    recon = quantizer.vq.decode(rvq_encode(quantizer, frames, n_q)[:, None])
     return float((x - recon).pow(2).sum() / (x - x.mean(2, keepdim=True)).pow(2).sum())
 
 

@@ -176,6 +176,65 @@ def write_results(
     return write_json(path, payload, digits=digits)
 
 
+#: How far a results file may move on another CPU (another instruction set rounds float sums differently).
+#: ``"exact"``: no float32 training or nearest-code decision behind it; ``("abs", t)``: every number within ``t``;
+#: ``"verdicts"``: claim rows may move between "inconclusive" and a decided verdict, never from "reproduced" to
+#: "contradicted" or back. Measured on a 2-core AMD EPYC (AVX512) against the machine the results were made on: the
+#: corpus manifest and clue results were identical; speech units are held to >= 99% agreement by
+#: ``tests/test_speech_tokens.py`` (the rest of the pipeline trains float32 models, whose weights are not
+#: bit-stable across CPUs).
+CROSS_MACHINE: dict[str, Any] = {
+    "overview.json": "exact",
+    "corpus.json": "exact",
+    "clues.json": "exact",
+    "evaluation.json": "exact",
+    "probe.json": ("abs", 0.03),  # 171 zero-shot clips: 1% flipped units move a few predictions at most
+    "kd.json": ("abs", 0.05),
+    "po.json": ("abs", 0.05),
+    "summary.json": ("abs", 0.05),
+    "ablations.json": "verdicts",
+}
+
+_OPPOSED = {"reproduced": "contradicted", "contradicted": "reproduced"}
+
+
+def compare_results(name: str, a: Any, b: Any) -> list[str]:
+    """Where two runs' ``metrics`` of results file ``name`` disagree beyond :data:`CROSS_MACHINE`; ``[]`` when
+    they agree. Files not listed there must agree exactly."""
+    rule = CROSS_MACHINE.get(name, "exact")
+    if rule == "verdicts":
+        rows_a, rows_b = a.get("claims", []), b.get("claims", [])
+        key = ("claim", "split", "lang", "metric")
+        verdict_b = {tuple(r.get(k) for k in key): r.get("verdict") for r in rows_b}
+        return [
+            f"{name}: {'/'.join(map(str, k))}: {r.get('verdict')} here, {verdict_b[k]} there"
+            for r in rows_a
+            if (k := tuple(r.get(f) for f in key)) in verdict_b
+            and _OPPOSED.get(r.get("verdict")) == verdict_b[k]
+        ]
+    tol = rule[1] if isinstance(rule, tuple) else 0.0
+    out: list[str] = []
+
+    def walk(x: Any, y: Any, where: str) -> None:
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            for k in sorted(set(x) | set(y), key=str):
+                if k not in x or k not in y:
+                    out.append(f"{name}: {where}/{k}: present in one run only")
+                else:
+                    walk(x[k], y[k], f"{where}/{k}")
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y, strict=True)):
+                walk(u, v, f"{where}/{i}")
+        elif isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+            if abs(x - y) > tol:
+                out.append(f"{name}: {where}: {x} vs {y} (tolerance {tol})")
+        elif x != y:
+            out.append(f"{name}: {where}: {x!r} vs {y!r}")
+
+    walk(a, b, "")
+    return out
+
+
 @contextlib.contextmanager
 def quiet_progress(enabled: bool = True) -> Any:
     """While active (and ``enabled``), transformers' and datasets' progress bars are off and their deprecation

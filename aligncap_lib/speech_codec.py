@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from encodec import EncodecModel
 
+from aligncap_lib.codebook_fitting import rvq_encode
+
 SAMPLE_RATE = 24_000
 HOP = 320  # product of SEANet's ratios (8, 5, 4, 2)
 FRAME_RATE = SAMPLE_RATE / HOP  # 75 Hz
@@ -210,10 +212,10 @@ def embed(model: EncodecModel, waves: list[np.ndarray]) -> list[torch.Tensor]:
 
 
 def quantize(model: EncodecModel, frames: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-    """Encoder frames ``[T, 128]`` -> codes ``LongTensor [n_q, T]`` (distances with :data:`ENCODER_THREADS`)."""
+    """Encoder frames ``[T, 128]`` -> codes ``LongTensor [n_q, T]``: the exact nearest code per codebook
+    (:func:`codebook_fitting.rvq_encode`; encodec's own float32 encode lost it on offset frames)."""
     with _fast_cpu():
-        codes = model.quantizer.vq.encode(frames.T[None].float(), n_q=n_q or model.quantizer.n_q)
-    return codes[:, 0].clone()
+        return rvq_encode(model.quantizer, frames, n_q or model.quantizer.n_q)
 
 
 def encode(model: EncodecModel, waves: list[np.ndarray], n_q: int | None = None) -> list[torch.Tensor]:

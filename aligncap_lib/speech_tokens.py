@@ -42,8 +42,10 @@ class SpeechTokensConfig(StageConfig):
     """Speech tokenizer settings; defaults are the ``cpu`` preset's (our choices, each with its reason)."""
 
     stage: ClassVar[str] = "speech_tokens"
-    #: 2: every clip is encoded alone (1 padded clips into batches of 4, which moved units: speech_codec.embed)
-    protocol: ClassVar[int] = 2
+    #: 2: every clip is encoded alone (1 padded clips into batches of 4, which moved units: speech_codec.embed);
+    #: 3: codebooks fitted and codes assigned with exact (centred float64) distances: the float32 expanded form
+    #: picked the nearest centroid for only a third of the frames, so units depended on the CPU (codebook_fitting)
+    protocol: ClassVar[int] = 3
 
     codec: str = result_field("fit")  # "fit" offline (no weights downloadable here); "pretrained" for paper
     pretrained_path: str | None = result_field(None)  # file or folder; None: the torch hub cache

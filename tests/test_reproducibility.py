@@ -68,3 +68,28 @@ def test_repo_root_from_a_subfolder(monkeypatch, repo):
     monkeypatch.delenv("ALIGNCAP_ROOT", raising=False)
     monkeypatch.chdir(repo / "notebooks")
     assert repo_root() == repo
+
+
+def test_cross_machine_tolerances_cover_every_committed_results_file(repo):
+    from aligncap_lib.reproducibility import CROSS_MACHINE
+
+    committed = {p.name for p in (repo / "results" / "cpu").glob("*.json")} - {"timings.json"}
+    assert committed <= set(CROSS_MACHINE), committed - set(CROSS_MACHINE)
+
+
+def test_compare_results_applies_each_files_tolerance():
+    from aligncap_lib.reproducibility import compare_results
+
+    probe = {"pitch_level": {"accuracy": 0.45, "n_test": 171}}
+    assert compare_results("probe.json", probe, {"pitch_level": {"accuracy": 0.47, "n_test": 171}}) == []
+    assert compare_results("probe.json", probe, {"pitch_level": {"accuracy": 0.49, "n_test": 171}})
+    assert compare_results("corpus.json", {"clips": 1949}, {"clips": 1949}) == []
+    assert compare_results("corpus.json", {"clips": 1949, "agree": 0.9}, {"clips": 1949, "agree": 0.900001})
+    assert compare_results("corpus.json", {"clips": 1}, {}) == [
+        "corpus.json: /clips: present in one run only"
+    ]
+    row = {"claim": "c", "split": "test_zeroshot", "lang": "en", "metric": "cider"}
+    here = {"claims": [dict(row, verdict="reproduced")]}
+    assert compare_results("ablations.json", here, {"claims": [dict(row, verdict="inconclusive")]}) == []
+    flipped = compare_results("ablations.json", here, {"claims": [dict(row, verdict="contradicted")]})
+    assert flipped == ["ablations.json: c/test_zeroshot/en/cider: reproduced here, contradicted there"]
