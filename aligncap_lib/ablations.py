@@ -92,14 +92,14 @@ class AblationConfig(StageConfig):
                 self.claim_split in self.later_seed_splits, "later_seed_splits must hold claim_split"
             )
 
-    def seed_configs(self, configs: tuple[Any, Any, Any, Any], seed: int) -> tuple[Any, Any, Any, Any]:
-        """(captioner, KD, teacher, evaluation) configs for ``seed``: as given for the first seed, with the
+    def seed_configs(self, configs: Any, seed: int) -> Any:
+        """The :class:`aligncap_lib.training.StageConfigs` for ``seed``: as given for the first seed, with the
         captioner's ``eval_splits`` cut to :attr:`later_seed_splits` for later ones."""
-        cap, kd, teacher, ev = configs
         if seed == self.seeds[0] or not self.later_seed_splits:
             return configs
+        cap = configs.captioner
         keep = tuple(x for x in cap.eval_splits if x in self.later_seed_splits)
-        return dataclasses.replace(cap, eval_splits=keep), kd, teacher, ev
+        return configs._replace(captioner=dataclasses.replace(cap, eval_splits=keep))
 
 
 def run_ablations(
@@ -108,11 +108,11 @@ def run_ablations(
     """Train and evaluate every variant x seed (cached stages reused), then the preference-size sweep of
     ``aligncap_full``; returns ``{(variant, stage, seed): folder}``."""
     from aligncap_lib.po_regularization import POConfig, stage_name, train_po
-    from aligncap_lib.training import _configs, train_teacher, train_variants
+    from aligncap_lib.training import StageConfigs, train_teacher, train_variants
 
     preset = preset or layout.preset
     train_teacher(layout, preset=preset)
-    base = _configs(preset)
+    base = StageConfigs.for_preset(preset)
     out: dict[tuple[str, str, int], Path] = {}
     for seed in cfg.seeds:
         out.update(train_variants(layout, list(cfg.variants), [seed], preset, stages=("sft", "kd", "po"),
@@ -286,7 +286,7 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
     records = read_manifest(layout.corpus / "manifest.jsonl")[0]
     cap = dataclasses.replace(CaptionerConfig.for_preset(layout.preset), eval_splits=(cfg.claim_split,))
     no_clues = dataclasses.replace(get_variant("aligncap_full"), student_clues=False)
-    units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+    units = captioner_inputs.unit_texts(layout, records)
     none: dict[int, dict[tuple[str, str], Any]] = {}
     for seed in sorted(acoustic):
         stage = layout.model("aligncap_full", seed) / "po"

@@ -70,7 +70,6 @@ class CaptionerConfig(StageConfig):
     max_new_tokens: int = 48
     #: Splits each trained variant is evaluated on after training (both languages).
     eval_splits: tuple[str, ...] = ("test_zeroshot", "test_seen", "test_crossdomain")
-    unit_source: str = "speech_tokens"  # see aligncap_lib.captioner_inputs
     #: Where and how the LM runs (issue 11). CPU presets: fp32 on the CPU, as every committed result; ``paper``:
     #: a GPU, bf16 autocast (base weights stored in bf16, LoRA weights and optimizer states fp32), gradient
     #: checkpointing. Added after the cpu results, at defaults that reproduce them (presets.added_field).
@@ -90,7 +89,6 @@ class CaptionerConfig(StageConfig):
         self._probability("warmup_ratio", "top_p")
         self._one_of("decoding", ("greedy", "beam", "sample"))
         self._one_of("train_clue_order", ("slot", "caption"))
-        self._one_of("unit_source", ("speech_tokens", "measurement_stand_in"))
         self._one_of("device", ("cpu", "cuda", "auto"))
         self._one_of("precision", ("fp32", "bf16"))
         self._one_of("attn_implementation", ("sdpa", "eager", "flash_attention_2"))
@@ -106,6 +104,28 @@ class CaptionerConfig(StageConfig):
         if self.decoding == "sample":
             out.update(temperature=self.sample_temperature, top_p=self.top_p)
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class LoRAConfig(StageConfig):
+    """The student's LoRA adapter (SFT, KD and the DPO start's targets): one owner, hashed by every stage that
+    trains an adapter. Defaults: the ``cpu`` preset; the paper states none of them."""
+
+    stage: ClassVar[str] = "lora"
+
+    #: rank/alpha: twice peft's examples' r=8, alpha=16 (a new input modality through a 4-layer LM);
+    #: dropout 0 keeps resume and seeds bit-exact.
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    #: every linear layer of the tiny LM (attention and MLP): with 4 layers, attention alone was too little
+    #: capacity to learn a new input modality.
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def validate(self) -> None:
+        self._probability("dropout")
+        self._positive("r", "alpha")
+        self._require(len(self.targets) > 0, "targets must name at least one module")
 
 
 def train_tokenizer(texts: Iterable[str], unit_tokens: Sequence[str], vocab_size: int) -> Any:
@@ -218,14 +238,7 @@ def load_base_tokenizer(cfg: CaptionerConfig, texts: Iterable[str], unit_tokens:
 
 
 def attach_lora(
-    model: Any,
-    unit_ids: Sequence[int],
-    *,
-    r: int,
-    alpha: int,
-    dropout: float,
-    targets: Sequence[str],
-    gradient_checkpointing: bool = False,
+    model: Any, unit_ids: Sequence[int], lora: LoRAConfig, *, gradient_checkpointing: bool = False
 ) -> Any:
     """Wrap ``model`` with a LoRA adapter named ``default`` whose speech-unit embedding rows (``unit_ids``)
     train too; ``disable_adapter()`` then gives back the unchanged base (the KD teacher).
@@ -238,15 +251,15 @@ def attach_lora(
     if gradient_checkpointing:
         model.enable_input_require_grads()
 
-    lora = LoraConfig(
-        r=r,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=list(targets),
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.targets),
         trainable_token_indices={"embed_tokens": list(unit_ids)},
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    return get_peft_model(model, config)
 
 
 def save_model(model: Any, tokenizer: Any, directory: Path) -> Path:

@@ -62,7 +62,8 @@ def rvq_encode(quantizer: ResidualVectorQuantizer, frames: torch.Tensor, n_q: in
     residual = frames.double().clone()
     out = []
     for layer in quantizer.vq.layers[:n_q]:
-        book = layer._codebook.embed.detach()  # [bins, D]
+        codebook: Any = layer._codebook  # encodec's EuclideanCodebook
+        book = codebook.embed.detach()  # [bins, D]
         idx = assign(residual, book)
         residual -= book.double()[idx]
         out.append(idx)

@@ -124,12 +124,11 @@ def whole_batches(items: Sequence[Any], global_batch: int) -> list[Any]:
 
 
 def _configs(layout: Any) -> tuple[Any, Any, Any]:
-    from aligncap_lib.captioner import CaptionerConfig
-    from aligncap_lib.kd_regularization import KDConfig
     from aligncap_lib.po_regularization import POConfig
+    from aligncap_lib.training import StageConfigs
 
-    p = layout.preset
-    return CaptionerConfig.for_preset(p), KDConfig.for_preset(p), POConfig.for_preset(p)
+    configs = StageConfigs.for_preset(layout.preset)
+    return configs, configs.kd, POConfig.for_preset(layout.preset)
 
 
 def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[dict[str, list[int]]]]:
@@ -139,21 +138,20 @@ def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[di
     from aligncap_lib.caption_prompts import encode_example
     from aligncap_lib.captioner import attach_lora, load_model, unit_token_ids
     from aligncap_lib.reproducibility import seed_everything
-    from aligncap_lib.training import _records
     from aligncap_lib.variants import clip_examples, get_variant
 
-    cap, kd, _ = _configs(layout)
+    configs, _, _ = _configs(layout)
+    cap = configs.captioner
     v = get_variant(variant)
     if v.teacher is None:
         raise ValueError(f"variant {variant!r} has no KD teacher")
     seed_everything(seed)
-    records = _records(layout)
+    records = layout.records()
     base, tok = load_model(layout.teacher / "model")
-    vocab = captioner_inputs.unit_vocabulary(layout, cap.unit_source)
-    units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+    vocab = captioner_inputs.unit_vocabulary(layout)
+    units = captioner_inputs.unit_texts(layout, records)
     measured = captioner_inputs.acoustic_clues(records)
-    model = attach_lora(base, unit_token_ids(tok, vocab), r=kd.lora_r, alpha=kd.lora_alpha, dropout=0.0,
-                        targets=kd.lora_targets)  # fmt: skip
+    model = attach_lora(base, unit_token_ids(tok, vocab), dataclasses.replace(configs.lora, dropout=0.0))
     train = [r for r in records if r["split"] == "train"]
     examples = clip_examples(train, v, units=units, measured=measured,
                              captions_per_clip=cap.captions_per_clip, teacher=v.teacher,
@@ -169,7 +167,8 @@ def run_kd(
     """``steps`` KD steps through :func:`aligncap_lib.kd_trainer.train`; returns Trainer's log history."""
     from aligncap_lib.kd_trainer import train, training_arguments
 
-    cap, kd, _ = _configs(layout)
+    configs, kd, _ = _configs(layout)
+    cap = configs.captioner
     model, tok, feats = kd_features(layout, variant, seed)
     args = training_arguments(out_dir, seed=seed, steps=steps,
                               batch_size=per_device_batch(global_batch, world()[1]), grad_accum=1,
@@ -185,12 +184,10 @@ def swapped_pairs(layout: Any, variant: str) -> list[dict[str, str]]:
     chosen and the next same-language clip's caption as rejected (skipped where the two are equal)."""
     from aligncap_lib import captioner_inputs
     from aligncap_lib.caption_prompts import example_prompt
-    from aligncap_lib.training import _records
     from aligncap_lib.variants import clip_examples, get_variant
 
-    cap, _, _ = _configs(layout)
-    records = [r for r in _records(layout) if r["split"] == "train"]
-    units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+    records = [r for r in layout.records() if r["split"] == "train"]
+    units = captioner_inputs.unit_texts(layout, records)
     measured = captioner_inputs.acoustic_clues(records)
     examples = clip_examples(records, get_variant(variant), units=units, measured=measured, captions_per_clip=1,
                              teacher=None)  # fmt: skip
@@ -226,12 +223,12 @@ def run_dpo(
     from aligncap_lib.po_regularization import dpo_train
     from aligncap_lib.reproducibility import seed_everything
 
-    _, kd, po = _configs(layout)
+    configs, _, po = _configs(layout)
     po = dataclasses.replace(po, steps=steps, batch_size=per_device_batch(global_batch, world()[1]),
                              progress=False)  # fmt: skip
     pairs = whole_batches(swapped_pairs(layout, variant), global_batch)
     seed_everything(seed)
-    _, _, log = dpo_train(dpo_start(layout), pairs, po, out_dir, seed, lora_targets=kd.lora_targets)
+    _, _, log = dpo_train(dpo_start(layout), pairs, po, out_dir, seed, lora_targets=configs.lora.targets)
     return log
 
 

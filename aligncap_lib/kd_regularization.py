@@ -118,7 +118,8 @@ def caption_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
 
 @dataclasses.dataclass(frozen=True)
 class KDConfig(StageConfig):
-    """KD-Regularization and the LoRA student. Defaults are the ``cpu`` preset; the paper states none of them."""
+    """KD-Regularization (the student's adapter: :class:`aligncap_lib.captioner.LoRAConfig`). Defaults are the
+    ``cpu`` preset; the paper states none of them."""
 
     stage: ClassVar[str] = "kd"
 
@@ -132,25 +133,9 @@ class KDConfig(StageConfig):
     beta: float = 0.5
     #: 1.0: the teacher's distributions are already soft (many paraphrases); trl GKD's default is also 0.9-1.0.
     temperature: float = 1.0
-    #: LoRA rank/alpha: peft's examples' r=8, alpha=16; dropout 0 keeps resume and seeds bit-exact.
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    #: LoRA on every linear layer of the tiny LM (attention and MLP): with 4 layers, attention alone was
-    #: too little capacity to learn a new input modality.
-    lora_targets: tuple[str, ...] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    )
 
     def validate(self) -> None:
         self._one_of("kind", DIVERGENCES)
-        self._probability("beta", "lora_dropout")
-        self._positive("temperature", "lora_r", "lora_alpha")
+        self._probability("beta")
+        self._positive("temperature")
         self._require(self.kd_lambda >= 0, f"kd_lambda must be >= 0, got {self.kd_lambda}")
-        self._require(len(self.lora_targets) > 0, "lora_targets must name at least one module")

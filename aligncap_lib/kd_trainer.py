@@ -15,7 +15,6 @@ Accelerate / DeepSpeed apply through ``Trainer`` unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,11 +52,16 @@ class CaptionTrainer(Trainer):
             kd_temperature,
         )
         self._sums: dict[str, float] = {"ce": 0.0, "kl": 0.0, "n_ce": 0.0, "n_kl": 0.0}
+        if kd_lambda > 0 and not hasattr(self.model, "disable_adapter"):
+            # why: the frozen teacher is the base with the adapter switched off; without an adapter the student
+            # would be its own teacher and the KL term a silent zero
+            raise ValueError(
+                f"KD (kd_lambda={kd_lambda}) needs a peft model whose adapter can be disabled for the teacher; "
+                f"got {type(self.model).__name__}"
+            )
 
     def _teacher_logits(self, model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        base = self.accelerator.unwrap_model(model)
-        ctx = base.disable_adapter() if hasattr(base, "disable_adapter") else contextlib.nullcontext()
-        with torch.no_grad(), ctx:
+        with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
             return model(
                 input_ids=inputs["teacher_input_ids"], attention_mask=inputs["teacher_attention_mask"]
             ).logits

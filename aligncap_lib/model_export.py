@@ -61,7 +61,7 @@ class ExportedModel:
 
 
 def stage_settings(results: Mapping[str, Any]) -> dict[str, Any]:
-    """What inference needs from a stage's ``results.json``: variant, stage, seed, decoding, unit source and
+    """What inference needs from a stage's ``results.json``: variant, stage, seed, decoding and
     the default clue source (``acoustic`` when the variant's student was trained with clues, else ``none``)."""
     from aligncap_lib.variants import get_variant
 
@@ -69,13 +69,6 @@ def stage_settings(results: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("variant", "stage", "decoding") if k not in cfg]
     if missing:
         raise ExportError(f"results.json config lacks {missing}: is this a trained captioner stage?")
-    # SFT/KD stages record the unit source at the top level, later stages (PO) in the captioner config
-    units = cfg.get("unit_source") or (cfg.get("captioner") or {}).get("unit_source")
-    if units != "speech_tokens":
-        raise ExportError(
-            f"the stage read {units!r} units, not speech tokens (a plumbing stand-in, or unknown): audio cannot "
-            "produce them; export a stage trained on speech tokens"
-        )
     clues = get_variant(cfg["variant"]).student_clues
     return {"trained_as": cfg["variant"], "stage": cfg["stage"], "seed": cfg.get("seed"),
             "decoding": dict(cfg["decoding"]), "default_clues": "acoustic" if clues else "none"}  # fmt: skip
@@ -202,7 +195,6 @@ def export_variant(
     from aligncap_lib.presets import combined_hash
     from aligncap_lib.results_summary import final_stage_dir
     from aligncap_lib.run_layout import read_stage
-    from aligncap_lib.training import _records
 
     stage = final_stage_dir(layout, variant, seed)
     if stage is None or not (stage / "merged").is_dir():
@@ -224,7 +216,7 @@ def export_variant(
             return out
     except (OSError, KeyError, json.JSONDecodeError, ExportError):
         pass  # absent, stale or damaged: export again
-    records = _records(layout)
+    records = layout.records()
     return export_model(stage, layout.tokens, records, out, preset=layout.preset, variant=variant,
                         fingerprint=fingerprint)  # fmt: skip
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -190,14 +191,13 @@ def pref_examples(layout: Any, variant: str, cap: Any, po: POConfig) -> tuple[li
     """The student examples of the ``pref`` split (at most ``po.max_clips``, in manifest order) and the clip
     contexts the judge reads (analyzer-measured clues, references, transcript)."""
     from aligncap_lib import captioner_inputs, preference_judges
-    from aligncap_lib.training import _records
     from aligncap_lib.variants import clip_examples, get_variant
 
-    records = _records(layout)
+    records = layout.records()
     pref = [r for r in records if r["split"] == "pref"][: po.max_clips]
     if not pref:
         raise RuntimeError(f"no `pref` clips in {layout.corpus}: the corpus has no preference split")
-    units = captioner_inputs.unit_texts(layout, pref, cap.unit_source)
+    units = captioner_inputs.unit_texts(layout, pref)
     # why all records: the analyzer's population norms are fitted on train (as for the student's clues)
     measured = captioner_inputs.acoustic_clues(records)
     examples = clip_examples(pref, get_variant(variant), units=units, measured=measured, captions_per_clip=1,
@@ -218,15 +218,12 @@ def ensure_pairs(
     from aligncap_lib.captioner import load_model, to_device
     from aligncap_lib.reproducibility import seed_everything, write_json
     from aligncap_lib.run_layout import run_stage
-    from aligncap_lib.training import _configs
+    from aligncap_lib.training import StageConfigs
 
-    configs = configs or _configs(layout.preset)
-    cap = configs[0]
+    configs = configs or StageConfigs.for_preset(layout.preset)
+    cap = configs.captioner
     start, info = _start_dir(layout, variant, seed, configs)
-    pair_fields = {k: v for k, v in po.result_fields().items() if k in _PAIR_FIELDS}
-    fingerprint = combined_hash(
-        str(info.get("fingerprint", "")), pair_fields, {"variant": variant, "seed": seed}
-    )
+    fingerprint = pairs_fingerprint(str(info.get("fingerprint", "")), po, variant, seed)
 
     def build(tmp: Path) -> dict[str, Any]:
         seed_everything(seed)
@@ -264,11 +261,24 @@ def ensure_pairs(
         return {"pairs": len(pairs), "clips": stats["clips"]}
 
     # process 0 alone samples and judges (a paid LLM judge is called once); the others wait for the pairs
-    folder, _ = run_stage(layout.pairs / variant / f"seed{seed}", fingerprint, build, collective=False)
+    folder, _ = run_stage(layout.pairs / variant / f"seed{seed}", fingerprint, build, collective=False,
+                          upstream={"start": start})  # fmt: skip
     return folder
 
 
 #: POConfig fields that shape the pairs (the rest shape DPO): changing beta does not re-sample candidates.
+def pairs_fingerprint(start_fingerprint: str, po: POConfig, variant: str, seed: int) -> str:
+    """The pairs' cache key: the start stage, the pair settings and, for the human judge, the *contents* of the
+    preference file (a file a lab fills in over time must be re-read; its path says nothing)."""
+    fields = {k: v for k, v in po.result_fields().items() if k in _PAIR_FIELDS}
+    if po.judge == "human" and po.human_preferences:
+        path = Path(po.human_preferences)
+        if not path.is_file():
+            raise FileNotFoundError(f"human preference file {path} does not exist")
+        fields["human_preferences"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return combined_hash(start_fingerprint, fields, {"variant": variant, "seed": seed})
+
+
 _PAIR_FIELDS: tuple[str, ...] = ("max_clips", "candidates", "temperature", "top_p", "max_new_tokens", "judge",
                                  "human_preferences", "margin", "seed_offset")  # fmt: skip
 
@@ -385,7 +395,7 @@ def train_po(
     seed: int,
     preset: str | None = None,
     *,
-    configs: tuple[Any, Any, Any, Any] | None = None,
+    configs: Any = None,
     po: POConfig | None = None,
     judge: Any = None,
     **_: Any,
@@ -397,27 +407,28 @@ def train_po(
     from aligncap_lib.captioner import save_model
     from aligncap_lib.reproducibility import seed_everything, write_json, write_results
     from aligncap_lib.run_layout import read_stage, run_stage
-    from aligncap_lib.training import _configs, _records, evaluate_model
+    from aligncap_lib.training import StageConfigs, evaluate_model
     from aligncap_lib.variants import get_variant
 
-    configs = configs or _configs(preset or layout.preset)
-    cap, kd, _, ev = configs
+    configs = configs or StageConfigs.for_preset(preset or layout.preset)
+    cap, ev, lora = configs.captioner, configs.evaluation, configs.lora
     po = po or POConfig.for_preset(preset or layout.preset)
     start, info = _start_dir(layout, variant, seed, configs)
     pairs_dir = ensure_pairs(layout, variant, seed, po, configs, judge=judge)
     pairs_info = read_stage(pairs_dir) or {}
     fingerprint = combined_hash(str(info.get("fingerprint", "")), str(pairs_info.get("fingerprint", "")),
-                                po.result_hash(), ev.result_hash(), {"variant": variant, "seed": seed})  # fmt: skip
+                                po.result_hash(), ev.result_hash(), lora.result_hash(),
+                                {"variant": variant, "seed": seed})  # fmt: skip
 
     def build(tmp: Path) -> dict[str, Any]:
         seed_everything(seed)
         pairs = subsample_pairs(read_pairs(pairs_dir), po.pair_fraction, seed)
-        model, tok, log = dpo_train(start, pairs, po, tmp, seed, lora_targets=kd.lora_targets, runtime=cap,
+        model, tok, log = dpo_train(start, pairs, po, tmp, seed, lora_targets=lora.targets, runtime=cap,
                                     global_batch=True)  # fmt: skip
         write_json(tmp / "log.json", log)
-        records = _records(layout)
+        records = layout.records()
         v = get_variant(variant)
-        units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+        units = captioner_inputs.unit_texts(layout, records)
         measured = captioner_inputs.acoustic_clues(records)
         model.save_pretrained(tmp / "adapter", safe_serialization=True)
         metrics = {"evaluation": evaluate_model(model, tok, records, v, units, measured, cap, ev, tmp, seed),
@@ -434,7 +445,8 @@ def train_po(
         return {"pairs_used": len(pairs), "final_loss": last.get("loss"),
                 "reward_accuracy": last.get("rewards/accuracies")}  # fmt: skip
 
-    folder, _rebuilt = run_stage(layout.model(variant, seed) / stage_name(po), fingerprint, build)
+    folder, _rebuilt = run_stage(layout.model(variant, seed) / stage_name(po), fingerprint, build,
+                                 upstream={"start": start, "pairs": pairs_dir})  # fmt: skip
     return folder
 
 

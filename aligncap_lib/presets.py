@@ -195,7 +195,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "batch_size": 16,
             "gate_threshold": 0.0,
         },
-        "kd": {"lora_r": 4, "lora_alpha": 8},
+        "lora": {"r": 4, "alpha": 8},
         # po (issue 8): every pref clip of the smoke corpus, 3 samples, a few DPO steps
         "po": {
             "candidates": 3,

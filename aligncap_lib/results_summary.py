@@ -30,13 +30,21 @@ from aligncap_lib.variants import VARIANT_ORDER, get_variant
 
 
 def final_stage_dir(layout: Any, variant: str, seed: int) -> Path | None:
-    """The folder of the last finished stage of ``variant`` at ``seed`` (None if nothing is finished)."""
-    from aligncap_lib.run_layout import read_stage
+    """The folder of the last finished stage of ``variant`` at ``seed``; None if nothing is finished, or if that
+    stage was built on an upstream stage that has since been rebuilt (its chain no longer matches: reading it
+    would report, say, a PO stage as the PO of a KD student it never started from)."""
+    from aligncap_lib.run_layout import chain_is_current, read_stage
 
     v = get_variant(variant)
     candidates = [(layout.model(v.owner(s), seed) / s) for s in reversed(v.stages)] if v.stages else []
     candidates.append(layout.model(variant, seed) / "eval")
-    return next((c for c in candidates if read_stage(c) is not None and (c / "eval").is_dir()), None)
+    last = next((c for c in candidates if read_stage(c) is not None and (c / "eval").is_dir()), None)
+    if last is not None and not chain_is_current(last):
+        print(
+            f"summary: {variant} seed {seed}: {last.name} stage is stale (an upstream stage was rebuilt); left out"
+        )
+        return None
+    return last
 
 
 def seeds_of(layout: Any, variant: str) -> list[int]:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.manifest import read_manifest
 from aligncap_lib.presets import resolve_preset
 from aligncap_lib.reproducibility import repo_root
 
@@ -53,6 +55,16 @@ class RunLayout:
     @property
     def corpus(self) -> Path:
         return self.work / "corpus"
+
+    def records(self) -> list[dict[str, Any]]:
+        """The corpus manifest's valid records (a bad line is skipped, as :func:`manifest.read_manifest` does);
+        ``RuntimeError`` naming the command to run when there is no corpus yet."""
+        path = self.corpus / "manifest.jsonl"
+        if not path.is_file():
+            raise RuntimeError(
+                f"no corpus manifest at {path}: run `aligncap corpus --work {self.work}` first"
+            )
+        return read_manifest(path)[0]
 
     @property
     def tokens(self) -> Path:
@@ -108,6 +120,35 @@ def read_stage(directory: Path) -> dict[str, Any] | None:
         return None
 
 
+def upstream_record(directory: Path, upstream: Mapping[str, Path] | None) -> dict[str, dict[str, str]]:
+    """``{name: {"path", "fingerprint"}}`` of the finished stages ``directory`` was built from (paths relative to
+    ``directory``, so a run folder can be moved), for ``stage.json``; :func:`chain_is_current` reads it back."""
+    out = {}
+    for name, up in sorted((upstream or {}).items()):
+        info = read_stage(up)
+        if info is None:
+            raise RuntimeError(f"upstream stage {name!r} at {up} is not finished")
+        out[name] = {"path": os.path.relpath(Path(up).resolve(), Path(directory).resolve()),
+                     "fingerprint": str(info.get("fingerprint", ""))}  # fmt: skip
+    return out
+
+
+def chain_is_current(directory: Path) -> bool:
+    """True when ``directory`` is a finished stage and every upstream stage it recorded still holds the
+    fingerprint it was built from, all the way up. A stage built before upstreams were recorded counts as
+    current (nothing to check). Why: a notebook that rebuilds the KD student but not the PO stage on top of it
+    must not report that PO stage as the new one's."""
+    info = read_stage(directory)
+    if info is None:
+        return False
+    for rec in (info.get("upstream") or {}).values():
+        up = (Path(directory) / rec["path"]).resolve()
+        now = read_stage(up)
+        if now is None or now.get("fingerprint") != rec["fingerprint"] or not chain_is_current(up):
+            return False
+    return True
+
+
 def is_fresh(directory: Path, fingerprint: str) -> bool:
     """True when ``directory`` holds a finished stage with exactly this fingerprint."""
     info = read_stage(directory)
@@ -121,6 +162,7 @@ def run_stage(
     *,
     force: bool = False,
     collective: bool = True,
+    upstream: Mapping[str, Path] | None = None,
 ) -> tuple[Path, bool]:
     """Build a stage into ``directory`` unless a finished one with ``fingerprint`` is there.
 
@@ -133,7 +175,8 @@ def run_stage(
     wait for each other before the freshness check (so they all decide alike) and after the rename (so none
     reads a stage before it exists). A stage with no collective step (``collective=False``: e.g. sampling and
     judging preference candidates, where a paid judge must not be called once per process) is built by process 0
-    alone while the others wait.
+    alone while the others wait. ``upstream`` names the finished stages the build reads; ``stage.json`` records
+    their fingerprints (:func:`chain_is_current`).
     """
     from aligncap_lib.distributed import barrier, is_main_process, rank_suffix
 
@@ -160,6 +203,8 @@ def run_stage(
             "summary": summary or {},
             "seconds": round(time.perf_counter() - start, 2),
         }
+        if upstream:
+            info["upstream"] = upstream_record(directory, upstream)
         (tmp / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     publish(tmp, directory)
     return directory, True

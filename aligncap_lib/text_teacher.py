@@ -29,9 +29,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aligncap_lib import captioner_inputs
 from aligncap_lib.presets import StageConfig, combined_hash, plumbing_field
 
 
@@ -75,7 +77,6 @@ class TeacherConfig(StageConfig):
     gate_threshold: float = 0.95
     gate_split: str = "valid"
     seed: int = 0  # one teacher per preset, whatever the student seed
-    unit_source: str = "speech_tokens"
     progress: bool = plumbing_field(True)
 
     def validate(self) -> None:
@@ -83,7 +84,6 @@ class TeacherConfig(StageConfig):
         self._probability(
             "warmup_ratio", "clue_dropout", "gate_threshold", "transcript_augmentation", "novel_word_share"
         )
-        self._one_of("unit_source", ("speech_tokens", "measurement_stand_in"))
 
 
 def teacher_examples(
@@ -185,7 +185,11 @@ def gate_accuracy(
     }
 
 
-def teacher_fingerprint(cap_cfg: Any, cfg: TeacherConfig, corpus_fingerprint: str) -> str:
+def teacher_fingerprint(
+    cap_cfg: Any, cfg: TeacherConfig, corpus_fingerprint: str, unit_vocabulary: Sequence[str]
+) -> str:
+    """The teacher's cache key: its config, the LM architecture, the corpus and the speech-unit vocabulary its
+    tokenizer holds (another codebook size or stride cap gives another tokenizer, hence another teacher)."""
     arch = {
         k: getattr(cap_cfg, k)
         for k in (
@@ -202,7 +206,7 @@ def teacher_fingerprint(cap_cfg: Any, cfg: TeacherConfig, corpus_fingerprint: st
     # precision and attention change the teacher's numbers; left out at their defaults (the committed teachers)
     arch |= {k: getattr(cap_cfg, k) for k, d in (("precision", "fp32"), ("attn_implementation", "sdpa"))
              if getattr(cap_cfg, k) != d}  # fmt: skip
-    return combined_hash(cfg.result_hash(), arch, corpus_fingerprint)
+    return combined_hash(cfg.result_hash(), arch, corpus_fingerprint, {"units": list(unit_vocabulary)})
 
 
 def ensure_teacher(layout: Any, cap_cfg: Any, cfg: TeacherConfig, *, force: bool = False) -> Path:
@@ -214,17 +218,21 @@ def ensure_teacher(layout: Any, cap_cfg: Any, cfg: TeacherConfig, *, force: bool
     if corpus is None:
         raise RuntimeError(f"no corpus in {layout.corpus}: run `aligncap corpus --work {layout.work}` first")
     records, _ = read_manifest(layout.corpus / "manifest.jsonl")
-    fingerprint = teacher_fingerprint(cap_cfg, cfg, corpus["fingerprint"])
+    units = captioner_inputs.unit_vocabulary(layout)
+    fingerprint = teacher_fingerprint(cap_cfg, cfg, corpus["fingerprint"], units)
     directory, _ = run_stage(
-        layout.teacher, fingerprint, lambda tmp: _build(tmp, layout, records, cap_cfg, cfg), force=force
+        layout.teacher,
+        fingerprint,
+        lambda tmp: _build(tmp, records, cap_cfg, cfg, units),
+        force=force,
+        upstream={"corpus": layout.corpus},
     )
     return directory
 
 
 def _build(
-    tmp: Path, layout: Any, records: list[dict[str, Any]], cap_cfg: Any, cfg: TeacherConfig
+    tmp: Path, records: list[dict[str, Any]], cap_cfg: Any, cfg: TeacherConfig, units: list[str]
 ) -> dict[str, Any]:
-    from aligncap_lib import captioner_inputs
     from aligncap_lib.caption_prompts import encode_example, example_prompt
     from aligncap_lib.captioner import build_model, load_base_tokenizer, save_model
     from aligncap_lib.kd_trainer import train, training_arguments
@@ -233,7 +241,6 @@ def _build(
     seed_everything(cfg.seed)
     train_recs = [r for r in records if r["split"] == "train"]
     gate_recs = [r for r in records if r["split"] == cfg.gate_split]
-    units = captioner_inputs.unit_vocabulary(layout, cfg.unit_source)
     plain = teacher_examples(train_recs, cfg.captions_per_clip, cfg.clue_dropout, cfg.seed)
     examples = with_pseudo_transcripts(
         plain, train_recs, cfg.transcript_augmentation, cfg.novel_word_share, cfg.seed

@@ -15,9 +15,13 @@ import argparse
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
+from aligncap_lib.evaluation import EvaluationConfig
+from aligncap_lib.kd_regularization import KDConfig
 from aligncap_lib.presets import combined_hash
+from aligncap_lib.text_teacher import TeacherConfig
 
 #: stage -> trainer(layout, variant, seed, preset, callbacks) -> output folder. Extended by later stages.
 STAGES: dict[str, Callable[..., Path]] = {}
@@ -27,34 +31,31 @@ def register_stage(name: str, fn: Callable[..., Path]) -> None:
     STAGES[name] = fn
 
 
-def _records(layout: Any) -> list[dict[str, Any]]:
-    from aligncap_lib.manifest import read_manifest
+class StageConfigs(NamedTuple):
+    """The configs a trained stage reads, built together for one preset (tests pass smaller ones)."""
 
-    path = layout.corpus / "manifest.jsonl"
-    if not path.is_file():
-        raise RuntimeError(f"no corpus manifest at {path}: run `aligncap corpus --work {layout.work}` first")
-    return read_manifest(path)[0]
+    captioner: CaptionerConfig
+    kd: KDConfig
+    teacher: TeacherConfig
+    evaluation: EvaluationConfig
+    lora: LoRAConfig
 
-
-def _configs(preset: str) -> tuple[Any, Any, Any, Any]:
-    from aligncap_lib.captioner import CaptionerConfig
-    from aligncap_lib.evaluation import EvaluationConfig
-    from aligncap_lib.kd_regularization import KDConfig
-    from aligncap_lib.text_teacher import TeacherConfig
-
-    return (
-        CaptionerConfig.for_preset(preset),
-        KDConfig.for_preset(preset),
-        TeacherConfig.for_preset(preset),
-        EvaluationConfig.for_preset(preset),
-    )
+    @classmethod
+    def for_preset(cls, preset: str) -> StageConfigs:
+        return cls(
+            CaptionerConfig.for_preset(preset),
+            KDConfig.for_preset(preset),
+            TeacherConfig.for_preset(preset),
+            EvaluationConfig.for_preset(preset),
+            LoRAConfig.for_preset(preset),
+        )
 
 
 def train_teacher(layout: Any, variant: str = "", seed: int = 0, preset: str | None = None, **_: Any) -> Path:
     from aligncap_lib.text_teacher import ensure_teacher
 
-    cap, _, teacher, _ = _configs(preset or layout.preset)
-    return ensure_teacher(layout, cap, teacher)
+    configs = StageConfigs.for_preset(preset or layout.preset)
+    return ensure_teacher(layout, configs.captioner, configs.teacher)
 
 
 def train_student(
@@ -65,7 +66,7 @@ def train_student(
     *,
     stage: str,
     callbacks: list[Any] | None = None,
-    configs: tuple[Any, Any, Any, Any] | None = None,
+    configs: StageConfigs | None = None,
 ) -> Path:
     """Train stage ``sft`` or ``kd`` of ``variant`` (or reuse it); returns the stage folder."""
     from aligncap_lib.run_layout import read_stage
@@ -75,7 +76,8 @@ def train_student(
     owner = v.owner(stage)
     if owner != variant:  # a shared stage: train it once, under its owner
         return train_student(layout, owner, seed, preset, stage=stage, callbacks=callbacks, configs=configs)
-    cap, kd, teacher_cfg, ev = configs or _configs(preset or layout.preset)
+    cfgs = configs or StageConfigs.for_preset(preset or layout.preset)
+    cap, kd, ev, lora = cfgs.captioner, cfgs.kd, cfgs.evaluation, cfgs.lora
     if stage == "kd" and v.teacher is None:
         raise ValueError(f"variant {variant!r} has no KD teacher")
     if configs is None:
@@ -84,13 +86,12 @@ def train_student(
     if teacher is None:
         raise RuntimeError(f"no text teacher in {layout.teacher}: run `aligncap train --stage teacher` first")
     # the speech units the student reads: a re-fitted tokenizer must retrain the student
-    tokens = (
-        (read_stage(layout.tokens) or {}).get("fingerprint", "") if cap.unit_source == "speech_tokens" else ""
-    )
+    tokens = (read_stage(layout.tokens) or {}).get("fingerprint", "")
     fingerprint = combined_hash(
         teacher["fingerprint"],
         tokens,
         cap.result_hash(),
+        lora.result_hash(),  # every student has an adapter, SFT included
         kd.result_hash() if stage == "kd" else "",
         ev.result_hash(),
         {"variant": variant, "stage": stage, "seed": seed},
@@ -115,15 +116,17 @@ def train_student(
     # process other than 0 goes to its private scratch folder, deleted at the end
     work = partial if main else out.with_name(stage + ".partial" + rank_suffix())
     work.mkdir(parents=True, exist_ok=True)
-    summary = _train_and_evaluate(
-        layout, v, stage, seed, cap, kd, ev, work, callbacks, partial / "checkpoints"
-    )
+    summary = _train_and_evaluate(layout, v, stage, seed, cfgs, work, callbacks, partial / "checkpoints")
     if main:
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
         (partial / "fingerprint").unlink()
         from aligncap_lib.reproducibility import write_json
+        from aligncap_lib.run_layout import upstream_record
 
-        write_json(partial / "stage.json", {"fingerprint": fingerprint, "summary": summary})
+        upstream = upstream_record(out, {"teacher": layout.teacher, "tokens": layout.tokens})
+        write_json(
+            partial / "stage.json", {"fingerprint": fingerprint, "summary": summary, "upstream": upstream}
+        )
     publish(work, out)  # process 0: partial -> out; the others: their scratch folder deleted
     return out
 
@@ -133,9 +136,7 @@ def _train_and_evaluate(
     v: Any,
     stage: str,
     seed: int,
-    cap: Any,
-    kd: Any,
-    ev: Any,
+    cfgs: StageConfigs,
     work: Path,
     callbacks: list[Any] | None,
     checkpoints: Path | None = None,
@@ -151,20 +152,15 @@ def _train_and_evaluate(
     from aligncap_lib.reproducibility import seed_everything, write_json, write_results
     from aligncap_lib.variants import clip_examples
 
+    cap, kd, ev = cfgs.captioner, cfgs.kd, cfgs.evaluation
     seed_everything(seed)
-    records = _records(layout)
+    records = layout.records()
     base, tok = load_model(layout.teacher / "model", cap)
-    vocab = captioner_inputs.unit_vocabulary(layout, cap.unit_source)
-    units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+    vocab = captioner_inputs.unit_vocabulary(layout)
+    units = captioner_inputs.unit_texts(layout, records)
     measured = captioner_inputs.acoustic_clues(records)
     model = attach_lora(
-        base,
-        unit_token_ids(tok, vocab),
-        r=kd.lora_r,
-        alpha=kd.lora_alpha,
-        dropout=kd.lora_dropout,
-        targets=kd.lora_targets,
-        gradient_checkpointing=cap.gradient_checkpointing,
+        base, unit_token_ids(tok, vocab), cfgs.lora, gradient_checkpointing=cap.gradient_checkpointing
     )
     train_recs = [r for r in records if r["split"] == "train"]
     teacher_input = v.teacher if stage == "kd" else "transcript+clues"  # SFT: the view is only logged
@@ -243,12 +239,12 @@ def _train_and_evaluate(
     config = {
         "captioner": cap.to_dict(),
         "kd": kd.to_dict(),
+        "lora": cfgs.lora.to_dict(),
         "evaluation": ev.result_fields(),
         "variant": v.name,
         "stage": stage,
         "seed": seed,
         "decoding": cap.decoding_settings(),
-        "unit_source": cap.unit_source,
     }
     write_results(work / "results.json", metrics, config=config)
     return {
@@ -340,13 +336,13 @@ def train_variants(
     preset: str | None = None,
     *,
     stages: tuple[str, ...] = ("sft", "kd"),
-    configs: tuple[Any, Any, Any, Any] | None = None,
+    configs: StageConfigs | None = None,
 ) -> dict[tuple[str, str, int], Path]:
     """Run :func:`stage_plan` for every seed (cached stages are reused): ``{(variant, stage, seed): folder}``.
 
     The text teacher is trained (or reused) first. Non-trained variants are evaluated per seed too: their
     captions do not depend on a model, but ``trivial_random`` draws and the control's model do. ``configs``:
-    (captioner, KD, teacher, evaluation), default the preset's; with them the teacher must already exist.
+    :class:`StageConfigs`, default the preset's; with them the teacher must already exist.
     """
     _register_later_stages()
     if configs is None:

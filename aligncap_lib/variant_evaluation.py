@@ -18,30 +18,28 @@ def evaluate_variant(
     seed: int,
     preset: str | None = None,
     *,
-    configs: tuple[Any, Any, Any, Any] | None = None,
+    configs: Any = None,
     **_: Any,
 ) -> Path:
     """Produce and score the captions of a non-trained variant (cached by fingerprint). ``configs``: the
-    (captioner, KD, teacher, evaluation) configs, default the preset's (tests pass smaller ones)."""
+    :class:`aligncap_lib.training.StageConfigs`, default the preset's (tests pass smaller ones)."""
     from aligncap_lib.run_layout import read_stage, run_stage
-    from aligncap_lib.training import _configs
+    from aligncap_lib.training import StageConfigs
     from aligncap_lib.variants import get_variant
 
     v = get_variant(variant)
     if v.kind == "lm":
         raise ValueError(f"variant {variant!r} is trained: use --stage {v.stages[-1]}")
-    cap, kd, teacher, ev = configs or _configs(preset or layout.preset)
+    configs = configs or StageConfigs.for_preset(preset or layout.preset)
+    cap, ev = configs.captioner, configs.evaluation
     upstream = ""
+    stages = {"corpus": layout.corpus}
     if v.kind == "control":
         from aligncap_lib.training import train_student
 
-        done = (
-            read_stage(
-                train_student(layout, v.evaluates or "no_po", seed, preset, stage="kd", configs=configs)
-            )
-            or {}
-        )
-        upstream = str(done.get("fingerprint", ""))
+        student = train_student(layout, v.evaluates or "no_po", seed, preset, stage="kd", configs=configs)
+        upstream = str((read_stage(student) or {}).get("fingerprint", ""))
+        stages["student"] = student
     corpus = read_stage(layout.corpus) or {}
     fingerprint = combined_hash(
         corpus.get("fingerprint", ""),
@@ -51,7 +49,10 @@ def evaluate_variant(
         {"variant": variant, "seed": seed},
     )
     out, _rebuilt = run_stage(
-        layout.model(variant, seed) / "eval", fingerprint, lambda tmp: _build(tmp, layout, v, seed, cap, ev)
+        layout.model(variant, seed) / "eval",
+        fingerprint,
+        lambda tmp: _build(tmp, layout, v, seed, cap, ev),
+        upstream=stages,
     )
     return out
 
@@ -59,7 +60,7 @@ def evaluate_variant(
 def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict[str, Any]:
     from aligncap_lib import captioner_inputs
     from aligncap_lib.reproducibility import seed_everything, write_results
-    from aligncap_lib.training import _records, score_hyps
+    from aligncap_lib.training import score_hyps
     from aligncap_lib.variants import (
         VARIANTS,
         clip_examples,
@@ -69,7 +70,7 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict
     )
 
     seed_everything(seed)
-    records = _records(layout)
+    records = layout.records()
     train = [r for r in records if r["split"] == "train"]
     measured = (
         captioner_inputs.acoustic_clues(records) if v.name in ("acoustic_template", "shuffled_speech") else {}
@@ -79,7 +80,7 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict
         from aligncap_lib.captioner import load_model
 
         model, tok = load_model(layout.model(v.evaluates, seed) / "kd" / "merged")
-        units = captioner_inputs.unit_texts(layout, records, cap.unit_source)
+        units = captioner_inputs.unit_texts(layout, records)
     metrics: dict[str, Any] = {}
     for split in cap.eval_splits:
         for lang in ("en", "zh"):
@@ -111,7 +112,6 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict
         "variant": v.name,
         "seed": seed,
         "evaluation": ev.result_fields(),
-        "unit_source": cap.unit_source,
     }
     if v.kind == "control":
         config["decoding"] = cap.decoding_settings()

@@ -22,7 +22,7 @@ def one(mode: str, steps: int, batch: int, threads: int) -> dict[str, float]:
 
     import torch
 
-    from aligncap_lib.captioner import CaptionerConfig, attach_lora, build_model
+    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig, attach_lora, build_model
     from aligncap_lib.kd_regularization import caption_logits, divergence
 
     torch.set_num_threads(threads)
@@ -37,14 +37,7 @@ def one(mode: str, steps: int, batch: int, threads: int) -> dict[str, float]:
     cfg = CaptionerConfig()
     base = build_model(cfg, _Tok())
     teacher_copy = copy.deepcopy(base).eval() if mode == "naive_kd" else None
-    model = attach_lora(
-        base,
-        list(range(2000, 3000)),
-        r=16,
-        alpha=32,
-        dropout=0.0,
-        targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-    )
+    model = attach_lora(base, list(range(2000, 3000)), LoRAConfig())
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     s_ids = torch.randint(2, 3000, (batch, 130))
     t_ids = torch.randint(2, 2000, (batch, 70))

@@ -29,6 +29,7 @@ no hub access is needed; check them against the hub before quoting a number for 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import resource
@@ -71,7 +72,7 @@ def main() -> None:
     import transformers
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from aligncap_lib.captioner import CaptionerConfig, attach_lora, torch_dtype
+    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig, attach_lora, torch_dtype
     from aligncap_lib.distributed import use_cpu
     from aligncap_lib.kd_regularization import KDConfig
     from aligncap_lib.kd_trainer import CaptionTrainer, training_arguments
@@ -85,7 +86,10 @@ def main() -> None:
     )
     if a.batch is None:
         a.batch = cap.batch_size if a.stage == "kd" else po.batch_size
-    r, alpha = (kd.lora_r, kd.lora_alpha) if a.stage == "kd" else (po.lora_r, po.lora_alpha)
+    lora = LoRAConfig.for_preset("paper")
+    if a.stage != "kd":  # the DPO adapter's own rank, on the student's targets
+        lora = dataclasses.replace(lora, r=po.lora_r, alpha=po.lora_alpha, dropout=0.0)
+    r = lora.r
     device = "cpu" if use_cpu(cap.device) else "cuda"
     dims = dict(SIZES[a.size])
     if a.layers:
@@ -96,8 +100,8 @@ def main() -> None:
         base = Qwen2ForCausalLM(config).to(torch_dtype(cap))
     vocab = int(dims["vocab_size"])
     n_params = sum(p.numel() for p in base.parameters())
-    model = attach_lora(base, list(range(vocab - 2048, vocab)), r=r, alpha=alpha, dropout=0.0,
-                        targets=kd.lora_targets, gradient_checkpointing=cap.gradient_checkpointing)  # fmt: skip
+    model = attach_lora(base, list(range(vocab - 2048, vocab)), lora,
+                        gradient_checkpointing=cap.gradient_checkpointing)  # fmt: skip
     if cap.gradient_checkpointing:  # transformers 5 renamed it activation checkpointing
         enable = (
             getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable

@@ -19,14 +19,14 @@ from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 @pytest.fixture(scope="session")
 def smoke_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:  # noqa: F811
     """``layout``, ``stage`` (the trained ``kd`` folder), ``records`` (the manifest), ``export`` (its export)."""
-    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
     from aligncap_lib.evaluation import EvaluationConfig
     from aligncap_lib.kd_regularization import KDConfig
     from aligncap_lib.model_export import export_variant
     from aligncap_lib.run_layout import RunLayout
     from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
     from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
-    from aligncap_lib.training import _records, train_student
+    from aligncap_lib.training import StageConfigs, train_student
 
     work = tmp_path_factory.mktemp("model_run")
     shutil.copytree(tiny_corpus, work / "corpus")
@@ -38,9 +38,9 @@ def smoke_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=20, progress=False)
     ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=200)
     ensure_teacher(layout, cap, teacher)
-    configs = (cap, KDConfig.for_preset("smoke"), teacher, ev)
+    configs = StageConfigs(cap, KDConfig.for_preset("smoke"), teacher, ev, LoRAConfig.for_preset("smoke"))
     stage = train_student(layout, "no_po", 0, stage="kd", configs=configs)
     export = export_variant(layout, "aligncap_full", 0)
     return SimpleNamespace(
-        layout=layout, stage=stage, records=_records(layout), export=export, configs=configs
+        layout=layout, stage=stage, records=layout.records(), export=export, configs=configs
     )

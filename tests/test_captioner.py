@@ -13,6 +13,7 @@ from aligncap_lib.caption_generation import generate_captions, speech_text_kl
 from aligncap_lib.caption_prompts import CaptionCollator, build_prompt, encode_example
 from aligncap_lib.captioner import (
     CaptionerConfig,
+    LoRAConfig,
     attach_lora,
     build_model,
     count_parameters,
@@ -25,14 +26,8 @@ from aligncap_lib.kd_trainer import train, training_arguments
 
 def _lora(model):
     torch.manual_seed(0)  # LoRA A matrices are drawn from the global stream
-    return attach_lora(
-        model,
-        unit_token_ids(tiny_tokenizer(), UNITS),
-        r=4,
-        alpha=8,
-        dropout=0.0,
-        targets=("q_proj", "v_proj", "up_proj"),
-    )
+    lora = LoRAConfig(r=4, alpha=8, dropout=0.0, targets=("q_proj", "v_proj", "up_proj"))
+    return attach_lora(model, unit_token_ids(tiny_tokenizer(), UNITS), lora)
 
 
 def _features(examples, teacher_view="text", input_view="speech"):
@@ -113,6 +108,14 @@ def test_lora_trains_unit_embeddings_and_leaves_the_teacher_frozen() -> None:
         after = model(**text).logits
     torch.testing.assert_close(before, after)  # the teacher (base, text view) is untouched
     assert log and "ce" in log[-1] and "kl" in log[-1]
+
+
+def test_kd_without_an_adapter_is_refused() -> None:
+    """The teacher is the adapter-disabled base: with no adapter the student would be its own teacher."""
+    args = training_arguments(Path("/nonexistent-not-written"), seed=0, steps=1, batch_size=2, grad_accum=1,
+                              lr=1e-3, warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="adapter"):
+        train(tiny_model(), tiny_tokenizer(), _features(fake_examples(2)), args, kd_lambda=0.5, resume=False)
 
 
 def test_two_accumulated_half_batches_equal_one_full_batch(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_exported_model_reproduces_the_evaluation_captions(smoke_model, exported
     from aligncap_lib.variants import clip_examples, get_variant
 
     m = smoke_model
-    units = captioner_inputs.unit_texts(m.layout, m.records, "speech_tokens")
+    units = captioner_inputs.unit_texts(m.layout, m.records)
     measured = captioner_inputs.acoustic_clues(m.records)
     for lang in ("en", "zh"):
         recs = _test_clips(m, lang)
@@ -166,12 +166,8 @@ def test_editing_the_card_needs_resealing(copy: Path) -> None:
     assert "notes.txt" in verify_export(copy)
 
 
-def test_a_stand_in_stage_or_a_pickled_stage_is_not_exported(smoke_model, tmp_path) -> None:  # noqa: F811
+def test_a_pickled_stage_is_not_exported(smoke_model, tmp_path) -> None:  # noqa: F811
     m = smoke_model
-    results = json.loads((m.stage / "results.json").read_text())
-    results["config"]["unit_source"] = "measurement_stand_in"
-    with pytest.raises(ExportError, match="stand-in"):
-        export_model(m.stage, m.layout.tokens, m.records, tmp_path / "a", results=results)
     stage = Path(shutil.copytree(m.stage, tmp_path / "stage"))
     (stage / "merged" / "training_args.bin").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(ExportError, match="pickle"):
@@ -199,14 +195,13 @@ def test_export_command(smoke_model, tmp_path, monkeypatch, capsys) -> None:  # 
 
 
 def test_stage_settings_of_a_po_stage() -> None:
-    """PO stages record the unit source only inside the captioner config; a clue-less variant defaults to none."""
-    po = {"config": {"variant": "aligncap_full", "stage": "po", "seed": 1, "decoding": {"strategy": "greedy"},
-                     "captioner": {"unit_source": "speech_tokens"}}}  # fmt: skip
+    """A clue-reading variant defaults to acoustic clues, a clue-less one to none."""
+    po = {
+        "config": {"variant": "aligncap_full", "stage": "po", "seed": 1, "decoding": {"strategy": "greedy"}}
+    }
     s = model_export.stage_settings(po)
     assert (s["stage"], s["default_clues"], s["seed"]) == ("po", "acoustic", 1)
-    sft = {
-        "config": {"variant": "baseline_sft", "stage": "sft", "decoding": {}, "unit_source": "speech_tokens"}
-    }
+    sft = {"config": {"variant": "baseline_sft", "stage": "sft", "decoding": {}}}
     assert model_export.stage_settings(sft)["default_clues"] == "none"
     with pytest.raises(ExportError, match="lacks"):
         model_export.stage_settings({"config": {"variant": "no_po"}})

@@ -14,7 +14,14 @@ import torch
 from tiny_captioner import UNITS, fake_examples, tiny_model, tiny_tokenizer
 
 from aligncap_lib.caption_prompts import encode_example, example_prompt
-from aligncap_lib.captioner import CaptionerConfig, attach_lora, build_model, save_model, unit_token_ids
+from aligncap_lib.captioner import (
+    CaptionerConfig,
+    LoRAConfig,
+    attach_lora,
+    build_model,
+    save_model,
+    unit_token_ids,
+)
 from aligncap_lib.kd_trainer import train, training_arguments
 
 
@@ -40,8 +47,8 @@ def test_paper_preset_runtime_trains_a_local_checkpoint(tmp_path: Path) -> None:
     tok = load_base_tokenizer(cfg, [], UNITS)
     base = build_model(cfg, tok)
     assert base.dtype == torch.bfloat16 and base.config._attn_implementation == "sdpa"
-    model = attach_lora(base, unit_token_ids(tok, UNITS), r=4, alpha=8, dropout=0.0,
-                        targets=("q_proj", "v_proj"), gradient_checkpointing=True)  # fmt: skip
+    model = attach_lora(base, unit_token_ids(tok, UNITS), LoRAConfig(r=4, alpha=8, targets=("q_proj", "v_proj")),
+                        gradient_checkpointing=True)  # fmt: skip
     lora = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert lora and all(p.dtype == torch.float32 for p in lora.values())  # peft keeps the adapter in fp32
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}

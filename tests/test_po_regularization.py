@@ -92,12 +92,13 @@ def test_config_validates() -> None:
 
 @pytest.fixture(scope="module")
 def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
-    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
     from aligncap_lib.evaluation import EvaluationConfig
     from aligncap_lib.kd_regularization import KDConfig
     from aligncap_lib.run_layout import RunLayout
     from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
     from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
+    from aligncap_lib.training import StageConfigs
 
     work = tmp_path_factory.mktemp("po_run")
     shutil.copytree(tiny_corpus, work / "corpus")
@@ -108,7 +109,7 @@ def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
     ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50)
     ensure_teacher(layout, cap, teacher)
-    configs = (cap, KDConfig.for_preset("smoke"), teacher, ev)
+    configs = StageConfigs(cap, KDConfig.for_preset("smoke"), teacher, ev, LoRAConfig.for_preset("smoke"))
     po = dataclasses.replace(POConfig.for_preset("smoke"), progress=False)
     return layout, configs, po
 
@@ -139,7 +140,7 @@ def test_dpo_reference_is_the_start_model(po_run, tmp_path) -> None:
     layout, configs, po = po_run
     start = train_student(layout, "no_po", 0, stage="kd", configs=configs)
     pairs = read_pairs(ensure_pairs(layout, "aligncap_full", 0, po, configs, judge=_LengthJudge()))
-    model, tok, log = dpo_train(start, pairs, po, tmp_path, seed=0, lora_targets=configs[1].lora_targets)
+    model, tok, log = dpo_train(start, pairs, po, tmp_path, seed=0, lora_targets=configs.lora.targets)
     assert log and "rewards/accuracies" in log[-1] or "rewards/chosen" in log[-1]
     base, _ = load_model(start / "merged")
     teacher, _ = load_model(layout.teacher / "model")
@@ -168,3 +169,20 @@ def test_po_stage_end_to_end_and_cached(po_run) -> None:
     half = train_po(layout, "aligncap_full", 0, configs=configs, po=dataclasses.replace(po, pair_fraction=0.5),
                     judge=_LengthJudge())  # fmt: skip
     assert half.name == "po_f0.5" and half != out
+
+
+def test_pairs_key_follows_the_human_preference_files_contents(tmp_path) -> None:
+    """A lab fills its preference file in over time: the pairs must be rebuilt when its contents change, not
+    only when its path does (the key used to hash the path)."""
+    from aligncap_lib.po_regularization import pairs_fingerprint
+
+    path = tmp_path / "human.jsonl"
+    path.write_text('{"id": "a"}\n', encoding="utf-8")
+    po = POConfig(judge="human", human_preferences=str(path))
+    before = pairs_fingerprint("start", po, "aligncap_full", 0)
+    assert pairs_fingerprint("start", po, "aligncap_full", 0) == before
+    path.write_text('{"id": "a"}\n{"id": "b"}\n', encoding="utf-8")
+    assert pairs_fingerprint("start", po, "aligncap_full", 0) != before
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="human.jsonl"):
+        pairs_fingerprint("start", po, "aligncap_full", 0)

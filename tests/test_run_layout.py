@@ -55,3 +55,25 @@ def test_failed_build_keeps_the_previous_stage(tmp_path):
         run_stage(d, "fp2", broken)
     assert is_fresh(d, "fp1") and (d / "a.txt").read_text() == "ok"
     assert not (tmp_path / "stage.tmp").exists()
+
+
+def test_a_stage_on_a_rebuilt_upstream_is_not_read(tmp_path):
+    """Notebook 05 once wrote summary.json over a PO stage built on an older KD student: a stage records its
+    upstream fingerprints, and the summary never reads one whose chain no longer matches."""
+    from aligncap_lib.results_summary import final_stage_dir
+
+    layout = RunLayout.for_preset("smoke", work=tmp_path / "w")
+
+    def stage(directory, fingerprint, upstream=None):
+        return run_stage(directory, fingerprint, lambda out: (out / "eval").mkdir(), force=True,
+                         upstream=upstream)[0]  # fmt: skip
+
+    kd = stage(layout.model("no_po", 0) / "kd", "kd-a")
+    po = stage(layout.model("aligncap_full", 0) / "po", "po-a", {"start": kd})
+    assert final_stage_dir(layout, "aligncap_full", 0) == po
+    assert json.loads((po / "stage.json").read_text())["upstream"]["start"]["fingerprint"] == "kd-a"
+    stage(kd, "kd-b")  # the KD student is rebuilt, the PO stage is not
+    assert final_stage_dir(layout, "aligncap_full", 0) is None
+    assert final_stage_dir(layout, "no_po", 0) == kd
+    stage(po, "po-b", {"start": kd})
+    assert final_stage_dir(layout, "aligncap_full", 0) == po

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from aligncap_lib.captioner import CaptionerConfig
+from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
 from aligncap_lib.evaluation import EvaluationConfig
 from aligncap_lib.kd_regularization import KDConfig
 from aligncap_lib.run_layout import RunLayout
 from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
-from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
-from aligncap_lib.training import train_student
+from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher, teacher_fingerprint
+from aligncap_lib.training import StageConfigs, train_student
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 
@@ -42,7 +42,9 @@ def smoke_run(tiny_corpus, tmp_path_factory):  # noqa: F811
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
     ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50)
     ensure_teacher(layout, cap, teacher)
-    return layout, (cap, KDConfig.for_preset("smoke"), teacher, ev)
+    return layout, StageConfigs(
+        cap, KDConfig.for_preset("smoke"), teacher, ev, LoRAConfig.for_preset("smoke")
+    )
 
 
 def test_kill_and_resume_gives_byte_identical_results(smoke_run) -> None:
@@ -86,7 +88,9 @@ def test_summary_shape(smoke_run, monkeypatch) -> None:
 
     layout, configs = smoke_run
     train_student(layout, "no_po", 0, stage="kd", configs=configs)
-    summary = results_summary.build_summary(layout, variants=("no_po", "aligncap_full"), config=configs[3])
+    summary = results_summary.build_summary(
+        layout, variants=("no_po", "aligncap_full"), config=configs.evaluation
+    )
     runs = [r for r in summary["runs"] if r["variant"] == "no_po"]
     assert runs and {"variant", "seed", "split", "lang", "metrics"} <= set(runs[0])
     assert "cider" in runs[0]["metrics"]
@@ -110,6 +114,27 @@ def test_refitted_speech_tokens_retrain_the_student(smoke_run) -> None:
         assert json.loads((out / "stage.json").read_text())["fingerprint"] != before
     finally:
         info.write_text(original)
+
+
+def test_lora_settings_retrain_every_student(smoke_run) -> None:
+    """SFT students have an adapter too: its settings are in every student's cache key (they used to sit in the
+    KD config, which only the KD stage hashed, so a new rank silently reused old SFT models)."""
+    layout, configs = smoke_run
+    keys = {}
+    for r in (4, 2):
+        cfgs = configs._replace(lora=dataclasses.replace(configs.lora, r=r))
+        out = train_student(layout, "baseline_sft", 0, stage="sft", configs=cfgs)
+        keys[r] = json.loads((out / "stage.json").read_text())["fingerprint"]
+        assert json.loads((out / "results.json").read_text())["config"]["lora"]["r"] == r
+    assert keys[4] != keys[2]
+
+
+def test_teacher_key_holds_the_unit_vocabulary() -> None:
+    """The teacher's tokenizer holds the speech-unit tokens: another vocabulary is another teacher."""
+    cap, teacher = CaptionerConfig.for_preset("smoke"), TeacherConfig.for_preset("smoke")
+    a = teacher_fingerprint(cap, teacher, "corpus", ["<su0_0>", "<su0_1>", "<su_x2>"])
+    assert a == teacher_fingerprint(cap, teacher, "corpus", ["<su0_0>", "<su0_1>", "<su_x2>"])
+    assert a != teacher_fingerprint(cap, teacher, "corpus", ["<su0_0>", "<su0_1>", "<su0_2>", "<su_x2>"])
 
 
 def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
