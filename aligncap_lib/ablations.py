@@ -65,7 +65,7 @@ class AblationConfig(StageConfig):
         0,
     )  # budget: one seed for the sweep (each point is a DPO run + evaluation)
     claim_split: str = "test_zeroshot"  # the paper's headline setting: unseen speakers
-    #: Splits evaluated for every seed after the first (the first seed: the captioner's ``eval_splits``).
+    #: Splits evaluated for every seed after the first (the first seed: the evaluation config's ``splits``).
     #: Budget (issue 9: 3 seeds within 60 minutes on 2 cores): generation and metrics on all 505 test clips took
     #: about half of each training's 170 s at cpu; the claims are read on the claim split, so later seeds score
     #: that one (both languages) and the seen / cross-domain tables rest on the first seed. () = every split.
@@ -94,12 +94,12 @@ class AblationConfig(StageConfig):
 
     def seed_configs(self, configs: Any, seed: int) -> Any:
         """The :class:`aligncap_lib.training.StageConfigs` for ``seed``: as given for the first seed, with the
-        captioner's ``eval_splits`` cut to :attr:`later_seed_splits` for later ones."""
+        evaluation's ``splits`` cut to :attr:`later_seed_splits` for later ones."""
         if seed == self.seeds[0] or not self.later_seed_splits:
             return configs
-        cap = configs.captioner
-        keep = tuple(x for x in cap.eval_splits if x in self.later_seed_splits)
-        return configs._replace(captioner=dataclasses.replace(cap, eval_splits=keep))
+        ev = configs.evaluation
+        keep = tuple(x for x in ev.splits if x in self.later_seed_splits)
+        return configs._replace(evaluation=dataclasses.replace(ev, splits=keep))
 
 
 def run_ablations(
@@ -271,12 +271,12 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
     (:func:`aligncap_lib.training.evaluate_model`), cached as a stage in ``runs/<preset>/eval/clues_none/seed<k>/``
     keyed by the PO stage's fingerprint; rows like :func:`claims`'."""
     from aligncap_lib import captioner_inputs
-    from aligncap_lib.captioner import CaptionerConfig, load_model
+    from aligncap_lib.captioner import load_model
     from aligncap_lib.manifest import read_manifest
     from aligncap_lib.presets import combined_hash
     from aligncap_lib.results_summary import load_results, paired_over_seeds, stage_results
     from aligncap_lib.run_layout import read_stage, run_stage
-    from aligncap_lib.training import evaluate_model
+    from aligncap_lib.training import StageConfigs, evaluate_model
     from aligncap_lib.variants import get_variant
 
     acoustic = stage_results(layout, "aligncap_full", "po", seeds=list(cfg.seeds))
@@ -284,7 +284,8 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
         return [{"comparison": "aligncap_full: acoustic - none", "verdict": "missing",
                  "reason": "no trained aligncap_full po stage"}]  # fmt: skip
     records = read_manifest(layout.corpus / "manifest.jsonl")[0]
-    cap = dataclasses.replace(CaptionerConfig.for_preset(layout.preset), eval_splits=(cfg.claim_split,))
+    base = StageConfigs.for_preset(layout.preset)
+    configs = base._replace(evaluation=dataclasses.replace(ev, splits=(cfg.claim_split,)))
     no_clues = dataclasses.replace(get_variant("aligncap_full"), student_clues=False)
     units = captioner_inputs.unit_texts(layout, records)
     none: dict[int, dict[tuple[str, str], Any]] = {}
@@ -293,10 +294,10 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
 
         def build(tmp: Path, stage: Path = stage, seed: int = seed) -> None:
             model, tok = load_model(stage / "merged")
-            evaluate_model(model, tok, records, no_clues, units, {}, cap, ev, tmp, seed)
+            evaluate_model(model, tok, records, no_clues, units, {}, configs, tmp, seed)
 
-        fingerprint = combined_hash((read_stage(stage) or {}).get("fingerprint", ""), cap.result_hash(),
-                                    ev.result_hash())  # fmt: skip
+        fingerprint = combined_hash((read_stage(stage) or {}).get("fingerprint", ""),
+                                    configs.decoding.result_hash(), configs.evaluation.result_hash())  # fmt: skip
         folder, _ = run_stage(layout.work / "eval" / "clues_none" / f"seed{seed}", fingerprint, build)
         none[seed] = load_results(folder)
     rows: list[dict[str, Any]] = []

@@ -1,18 +1,50 @@
 """Batched caption generation (greedy, beam, sampling) and the speech-vs-text alignment measure.
 
-Decoding settings are a small dict (``CaptionerConfig.decoding_settings()``) stored next to every result.
+Decoding settings are :class:`DecodingConfig`; its :meth:`DecodingConfig.settings` dict is stored next to every
+result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from aligncap_lib.caption_prompts import CaptionCollator, CaptionExample, encode_example, example_prompt
 from aligncap_lib.kd_regularization import caption_logits, divergence
+from aligncap_lib.presets import StageConfig
+
+DECODING_STRATEGIES: tuple[str, ...] = ("greedy", "beam", "sample")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodingConfig(StageConfig):
+    """How evaluation and inference captions are decoded (recorded with every result). Defaults: ``cpu``."""
+
+    stage: ClassVar[str] = "decoding"
+
+    strategy: str = "greedy"
+    num_beams: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 48
+
+    def validate(self) -> None:
+        self._one_of("strategy", DECODING_STRATEGIES)
+        self._positive("num_beams", "temperature", "max_new_tokens")
+        self._probability("top_p")
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as recorded with every result and passed to :func:`generate_captions`."""
+        out: dict[str, Any] = {"strategy": self.strategy, "max_new_tokens": self.max_new_tokens}
+        if self.strategy == "beam":
+            out["num_beams"] = self.num_beams
+        if self.strategy == "sample":
+            out.update(temperature=self.temperature, top_p=self.top_p)
+        return out
 
 
 def generate_captions(

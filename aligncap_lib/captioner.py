@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aligncap_lib.presets import StageConfig, added_field, plumbing_field
+from aligncap_lib.presets import StageConfig, plumbing_field
 
 #: Special tokens of our tokenizer (a hub tokenizer keeps its own EOS/pad and gets the language tags).
 EOS, PAD = "<|endoftext|>", "<|pad|>"
@@ -31,7 +31,9 @@ SPECIAL_TOKENS: tuple[str, ...] = (EOS, PAD, *LANG_TAGS.values(), SPEECH_OPEN, S
 
 @dataclasses.dataclass(frozen=True)
 class CaptionerConfig(StageConfig):
-    """The captioner LM, its tokenizer and its training schedule (SFT and KD). Defaults: the ``cpu`` preset."""
+    """The captioner LM and its tokenizer: architecture only (its training schedule is
+    :class:`aligncap_lib.kd_trainer.ScheduleConfig`, its decoding :class:`aligncap_lib.caption_generation.DecodingConfig`,
+    where and how it runs :class:`RuntimeConfig`). Defaults: the ``cpu`` preset."""
 
     stage: ClassVar[str] = "captioner"
 
@@ -43,67 +45,30 @@ class CaptionerConfig(StageConfig):
     n_heads: int = 4
     d_ff: int = 512
     max_positions: int = 256  # prompt (<= ~130 with 100 speech units) + caption (<= ~60)
-    #: Student training (SFT and KD): steps, batch, schedule. FINDINGS: warmup + cosine + clipping.
-    #: Budget (issue 7 item 9: ~75 s per training at cpu so the grid fits 60 minutes): 150 steps x 16 at
-    #: 0.44 s (SFT) / 0.59 s (KD) per step measured by benchmarks/bench_kd.py: 66 / 89 s on 2 idle cores.
-    steps: int = 150
-    batch_size: int = 16
-    grad_accum: int = 1
-    learning_rate: float = 2e-3  # LoRA on a tiny LM tolerates a large LR; 1e-3..3e-3 were stable
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    captions_per_clip: int = 3  # each reference caption of a train clip is one example
-    #: Order of a training example's measured clues in its acoustic prompt: "slot" (as at inference) or
-    #: "caption" (the order its reference caption states them, as the teacher reads its clues;
-    #: variants.clip_examples). Inference: slot order. Measured (no_po, seed 0, protocol-3 teacher, 2 cores):
-    #: "caption" raised test_zeroshot slot accuracy en 0.852 -> 0.869, zh 0.605 -> 0.744, but factual
-    #: hallucination en 0.044 -> 0.081, and the held-out speech-vs-text KL 0.52 -> 1.41 (the student, taught that
-    #: the caption follows its prompt's order, is confidently wrong about a reference in another order). Kept "slot".
-    train_clue_order: str = added_field("slot")
     max_caption_tokens: int = 64
-    #: Decoding of evaluation captions (recorded with every result).
-    decoding: str = "greedy"
-    num_beams: int = 4
-    sample_temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 48
-    #: Splits each trained variant is evaluated on after training (both languages).
-    eval_splits: tuple[str, ...] = ("test_zeroshot", "test_seen", "test_crossdomain")
-    #: Where and how the LM runs (issue 11). CPU presets: fp32 on the CPU, as every committed result; ``paper``:
-    #: a GPU, bf16 autocast (base weights stored in bf16, LoRA weights and optimizer states fp32), gradient
-    #: checkpointing. Added after the cpu results, at defaults that reproduce them (presets.added_field).
-    device: str = added_field("cpu")  # "cpu" | "cuda" | "auto" (a GPU when torch sees one)
-    precision: str = added_field("fp32")  # "fp32" | "bf16"
-    attn_implementation: str = added_field("sdpa")  # transformers' default on torch 2.x; "eager" to debug
-    gradient_checkpointing: bool = plumbing_field(False)  # memory for time: the same numbers (non-reentrant)
-    save_steps: int = plumbing_field(
-        100
-    )  # resume granularity; resume is exact, so results do not depend on it
-    progress: bool = plumbing_field(True)
 
     def validate(self) -> None:
-        self._positive("vocab_size", "n_layers", "d_model", "n_heads", "d_ff", "max_positions", "steps")
-        self._positive("batch_size", "grad_accum", "learning_rate", "captions_per_clip", "max_caption_tokens")
-        self._positive("num_beams", "sample_temperature", "max_new_tokens")
-        self._probability("warmup_ratio", "top_p")
-        self._one_of("decoding", ("greedy", "beam", "sample"))
-        self._one_of("train_clue_order", ("slot", "caption"))
+        self._positive("vocab_size", "n_layers", "d_model", "n_heads", "d_ff", "max_positions")
+        self._positive("max_caption_tokens")
+        self._require(self.d_model % self.n_heads == 0, f"d_model {self.d_model} not divisible by n_heads")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig(StageConfig):
+    """Where and how the LM runs. CPU presets: fp32 on the CPU, as every committed result; ``paper``: a GPU,
+    bf16 autocast (base weights stored in bf16, LoRA weights and optimizer states fp32), gradient checkpointing."""
+
+    stage: ClassVar[str] = "runtime"
+
+    device: str = "cpu"  # "cpu" | "cuda" | "auto" (a GPU when torch sees one)
+    precision: str = "fp32"  # "fp32" | "bf16"
+    attn_implementation: str = "sdpa"  # transformers' default on torch 2.x; "eager" to debug
+    gradient_checkpointing: bool = plumbing_field(False)  # memory for time: the same numbers (non-reentrant)
+
+    def validate(self) -> None:
         self._one_of("device", ("cpu", "cuda", "auto"))
         self._one_of("precision", ("fp32", "bf16"))
         self._one_of("attn_implementation", ("sdpa", "eager", "flash_attention_2"))
-        self._positive("save_steps")
-        self._require(self.d_model % self.n_heads == 0, f"d_model {self.d_model} not divisible by n_heads")
-        self._require(self.max_grad_norm > 0, "max_grad_norm must be > 0")
-
-    def decoding_settings(self) -> dict[str, Any]:
-        """The decoding settings as recorded with every result (and passed to :func:`generate_captions`)."""
-        out: dict[str, Any] = {"strategy": self.decoding, "max_new_tokens": self.max_new_tokens}
-        if self.decoding == "beam":
-            out["num_beams"] = self.num_beams
-        if self.decoding == "sample":
-            out.update(temperature=self.sample_temperature, top_p=self.top_p)
-        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,15 +142,19 @@ def unit_token_ids(tokenizer: Any, unit_tokens: Sequence[str]) -> list[int]:
     return [vocab[u] for u in unit_tokens]
 
 
-def build_model(cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0) -> Any:
+def build_model(
+    cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0, runtime: RuntimeConfig | None = None
+) -> Any:
     """The base LM: the tiny Qwen2 LM from ``cfg`` (random init from ``seed``), or ``cfg.base_model`` loaded
-    with its embeddings resized to ``len(tokenizer)``. Dropout is 0 (bit-exact resume and seeds)."""
+    with its embeddings resized to ``len(tokenizer)``, stored in ``runtime``'s precision (default fp32, SDPA).
+    Dropout is 0 (bit-exact resume and seeds)."""
+    runtime = runtime or RuntimeConfig()
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     if cfg.base_model:
         model = AutoModelForCausalLM.from_pretrained(
-            cfg.base_model, dtype=torch_dtype(cfg), attn_implementation=cfg.attn_implementation
+            cfg.base_model, dtype=torch_dtype(runtime), attn_implementation=runtime.attn_implementation
         )
         if model.get_input_embeddings().weight.shape[0] < len(tokenizer):  # type: ignore[index]
             model.resize_token_embeddings(len(tokenizer))
@@ -203,16 +172,15 @@ def build_model(cfg: CaptionerConfig, tokenizer: Any, *, seed: int = 0) -> Any:
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        attn_implementation=cfg.attn_implementation,  # type: ignore[call-arg]  # a PretrainedConfig kwarg
+        attn_implementation=runtime.attn_implementation,  # type: ignore[call-arg]  # a PretrainedConfig kwarg
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return Qwen2ForCausalLM(config).to(torch_dtype(cfg))
+        return Qwen2ForCausalLM(config).to(torch_dtype(runtime))
 
 
-def runtime_flags(runtime: Any = None) -> tuple[bool, bool, bool]:
-    """``(use_cpu, bf16, gradient_checkpointing)`` of a runtime :class:`CaptionerConfig` for the trainers'
-    arguments; ``None``: fp32 on the CPU without checkpointing (the tests' tiny models)."""
+def runtime_flags(runtime: RuntimeConfig | None = None) -> tuple[bool, bool, bool]:
+    """``(use_cpu, bf16, gradient_checkpointing)`` of a :class:`RuntimeConfig` for the trainers' arguments; ``None``: fp32 on the CPU without checkpointing (the tests' tiny models)."""
     from aligncap_lib.distributed import use_cpu
 
     if runtime is None:
@@ -220,12 +188,12 @@ def runtime_flags(runtime: Any = None) -> tuple[bool, bool, bool]:
     return use_cpu(runtime.device), runtime.precision == "bf16", runtime.gradient_checkpointing
 
 
-def torch_dtype(cfg: Any) -> Any:
+def torch_dtype(runtime: RuntimeConfig | None) -> Any:
     """The dtype the base LM's weights are stored in: bf16 under ``precision="bf16"`` (Trainer's autocast does
-    the arithmetic; peft keeps the adapter in fp32), else fp32. ``cfg`` None: fp32."""
+    the arithmetic; peft keeps the adapter in fp32), else fp32. ``runtime`` None: fp32."""
     import torch
 
-    return torch.bfloat16 if cfg is not None and cfg.precision == "bf16" else torch.float32
+    return torch.bfloat16 if runtime is not None and runtime.precision == "bf16" else torch.float32
 
 
 def load_base_tokenizer(cfg: CaptionerConfig, texts: Iterable[str], unit_tokens: Sequence[str]) -> Any:
@@ -271,9 +239,9 @@ def save_model(model: Any, tokenizer: Any, directory: Path) -> Path:
     return directory
 
 
-def load_model(directory: Path | str, runtime: Any = None) -> tuple[Any, Any]:
+def load_model(directory: Path | str, runtime: RuntimeConfig | None = None) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a folder written by :func:`save_model` (or any HF causal-LM folder); with a
-    ``runtime`` :class:`CaptionerConfig` in its precision and attention implementation (default fp32, SDPA)."""
+    :class:`RuntimeConfig` in its precision and attention implementation (default fp32, SDPA)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from aligncap_lib.reproducibility import quiet_progress
@@ -286,8 +254,8 @@ def load_model(directory: Path | str, runtime: Any = None) -> tuple[Any, Any]:
         return model.eval(), AutoTokenizer.from_pretrained(str(directory))
 
 
-def to_device(model: Any, runtime: Any = None) -> Any:
-    """``model`` on the GPU when ``runtime`` (a :class:`CaptionerConfig`) runs there, else unchanged (CPU)."""
+def to_device(model: Any, runtime: RuntimeConfig | None = None) -> Any:
+    """``model`` on the GPU when ``runtime`` runs there, else unchanged (CPU)."""
     from aligncap_lib.distributed import use_cpu
 
     return model if runtime is None or use_cpu(runtime.device) else model.to("cuda")

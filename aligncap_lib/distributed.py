@@ -154,8 +154,8 @@ def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[di
     model = attach_lora(base, unit_token_ids(tok, vocab), dataclasses.replace(configs.lora, dropout=0.0))
     train = [r for r in records if r["split"] == "train"]
     examples = clip_examples(train, v, units=units, measured=measured,
-                             captions_per_clip=cap.captions_per_clip, teacher=v.teacher,
-                             student_clue_order=cap.train_clue_order)  # fmt: skip
+                             captions_per_clip=configs.schedule.captions_per_clip, teacher=v.teacher,
+                             student_clue_order=configs.schedule.train_clue_order)  # fmt: skip
     feats = [encode_example(tok, ex, input_view="speech", teacher_view="text",
                             max_caption_tokens=cap.max_caption_tokens) for ex in examples]  # fmt: skip
     return model, tok, feats
@@ -168,12 +168,12 @@ def run_kd(
     from aligncap_lib.kd_trainer import train, training_arguments
 
     configs, kd, _ = _configs(layout)
-    cap = configs.captioner
+    sched = configs.schedule
     model, tok, feats = kd_features(layout, variant, seed)
     args = training_arguments(out_dir, seed=seed, steps=steps,
                               batch_size=per_device_batch(global_batch, world()[1]), grad_accum=1,
-                              lr=cap.learning_rate, warmup_ratio=cap.warmup_ratio, weight_decay=cap.weight_decay,
-                              max_grad_norm=cap.max_grad_norm, logging_steps=1, progress=False)  # fmt: skip
+                              lr=sched.learning_rate, warmup_ratio=sched.warmup_ratio, weight_decay=sched.weight_decay,
+                              max_grad_norm=sched.max_grad_norm, logging_steps=1, progress=False)  # fmt: skip
     _, log = train(model, tok, whole_batches(feats, global_batch), args, kd_lambda=kd.kd_lambda, kd_kind=kd.kind,
                    kd_beta=kd.beta, kd_temperature=kd.temperature, resume=False)  # fmt: skip
     return log

@@ -56,7 +56,7 @@ CAPTION_KEYS: tuple[str, ...] = (
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig(StageConfig):
-    """Evaluation settings (same in every preset). Faithfulness thresholds: see :mod:`aligncap_lib.faithfulness`."""
+    """Evaluation settings. Faithfulness thresholds: see :mod:`aligncap_lib.faithfulness`."""
 
     stage: ClassVar[str] = "evaluation"
 
@@ -75,6 +75,8 @@ class EvaluationConfig(StageConfig):
     max_tokens_zh: int = 80
     repeat_min: int = 3
     repeat_max_n: int = 4
+    #: Splits each trained variant is evaluated on after training (both languages).
+    splits: tuple[str, ...] = ("test_zeroshot", "test_seen", "test_crossdomain")
     encoder_threads: int = plumbing_field(1)
 
     def validate(self) -> None:
@@ -90,6 +92,7 @@ class EvaluationConfig(StageConfig):
         self._require(0 < self.confidence < 1, f"confidence must be in (0, 1), got {self.confidence!r}")
         self._probability("min_language_share")
         self._require(self.repeat_min >= 2, f"repeat_min must be >= 2, got {self.repeat_min!r}")
+        self._require(len(self.splits) > 0, "splits must name at least one split")
 
     def thresholds(self) -> FaithfulnessThresholds:
         names = {f.name for f in dataclasses.fields(FaithfulnessThresholds)}

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aligncap_lib.captioner import RuntimeConfig
 from aligncap_lib.presets import StageConfig, combined_hash, plumbing_field
 
 JUDGES: tuple[str, ...] = ("rubric", "llm", "human")
@@ -187,7 +188,7 @@ def _start_dir(layout: Any, variant: str, seed: int, configs: Any) -> tuple[Path
     return folder, read_stage(folder) or {}
 
 
-def pref_examples(layout: Any, variant: str, cap: Any, po: POConfig) -> tuple[list[Any], dict[str, Any]]:
+def pref_examples(layout: Any, variant: str, po: POConfig) -> tuple[list[Any], dict[str, Any]]:
     """The student examples of the ``pref`` split (at most ``po.max_clips``, in manifest order) and the clip
     contexts the judge reads (analyzer-measured clues, references, transcript)."""
     from aligncap_lib import captioner_inputs, preference_judges
@@ -221,13 +222,12 @@ def ensure_pairs(
     from aligncap_lib.training import StageConfigs
 
     configs = configs or StageConfigs.for_preset(layout.preset)
-    cap = configs.captioner
     start, info = _start_dir(layout, variant, seed, configs)
     fingerprint = pairs_fingerprint(str(info.get("fingerprint", "")), po, variant, seed)
 
     def build(tmp: Path) -> dict[str, Any]:
         seed_everything(seed)
-        examples, contexts = pref_examples(layout, variant, cap, po)
+        examples, contexts = pref_examples(layout, variant, po)
         prompts = {ex.id: example_prompt(ex, "speech", "student") for ex in examples}
         if po.judge == "human":
             from aligncap_lib.preference_judges import load_human_preferences
@@ -238,8 +238,8 @@ def ensure_pairs(
             stats = {"clips": len(prompts), "pairs": len(pairs), "source": "human",
                      "unknown_ids": sorted({p["id"] for p in human} - set(prompts))}  # fmt: skip
         else:
-            model, tok = load_model(start / "merged", cap)
-            candidates = sample_candidates(to_device(model, cap), tok, examples, po, seed)
+            model, tok = load_model(start / "merged", configs.runtime)
+            candidates = sample_candidates(to_device(model, configs.runtime), tok, examples, po, seed)
             scorer = judge or make_judge(po, layout.work / "judge_cache")
             flat = [
                 (cid, k, text) for cid, texts in sorted(candidates.items()) for k, text in enumerate(texts)
@@ -298,7 +298,7 @@ def dpo_train(
     *,
     lora_targets: Sequence[str] | None = None,
     callbacks: list[Any] | None = None,
-    runtime: Any = None,
+    runtime: RuntimeConfig | None = None,
     global_batch: bool = False,
 ) -> tuple[Any, Any, list[dict[str, float]]]:
     """DPO on ``pairs`` from the merged model of stage folder ``start`` with a fresh LoRA adapter (module
@@ -411,7 +411,7 @@ def train_po(
     from aligncap_lib.variants import get_variant
 
     configs = configs or StageConfigs.for_preset(preset or layout.preset)
-    cap, ev, lora = configs.captioner, configs.evaluation, configs.lora
+    ev, lora = configs.evaluation, configs.lora
     po = po or POConfig.for_preset(preset or layout.preset)
     start, info = _start_dir(layout, variant, seed, configs)
     pairs_dir = ensure_pairs(layout, variant, seed, po, configs, judge=judge)
@@ -423,7 +423,7 @@ def train_po(
     def build(tmp: Path) -> dict[str, Any]:
         seed_everything(seed)
         pairs = subsample_pairs(read_pairs(pairs_dir), po.pair_fraction, seed)
-        model, tok, log = dpo_train(start, pairs, po, tmp, seed, lora_targets=lora.targets, runtime=cap,
+        model, tok, log = dpo_train(start, pairs, po, tmp, seed, lora_targets=lora.targets, runtime=configs.runtime,
                                     global_batch=True)  # fmt: skip
         write_json(tmp / "log.json", log)
         records = layout.records()
@@ -431,15 +431,15 @@ def train_po(
         units = captioner_inputs.unit_texts(layout, records)
         measured = captioner_inputs.acoustic_clues(records)
         model.save_pretrained(tmp / "adapter", safe_serialization=True)
-        metrics = {"evaluation": evaluate_model(model, tok, records, v, units, measured, cap, ev, tmp, seed),
+        metrics = {"evaluation": evaluate_model(model, tok, records, v, units, measured, configs, tmp, seed),
                    "pairs_used": len(pairs)}  # fmt: skip
         save_model(model.merge_and_unload(), tok, tmp / "merged")
         import shutil
 
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
-        config = {"po": po.to_dict(), "captioner": cap.to_dict(), "evaluation": ev.result_fields(),
+        config = {"po": po.to_dict(), "captioner": configs.captioner.to_dict(), "evaluation": ev.result_fields(),
                   "variant": variant, "stage": stage_name(po), "seed": seed, "start": str(start.name),
-                  "decoding": cap.decoding_settings()}  # fmt: skip
+                  "decoding": configs.decoding.settings()}  # fmt: skip
         write_results(tmp / "results.json", metrics, config=config)
         last = log[-1] if log else {}
         return {"pairs_used": len(pairs), "final_loss": last.get("loss"),

@@ -178,18 +178,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
         # captioner/teacher/kd (issue 7): plumbing in seconds; the smoke teacher cannot follow clues, so its
         # gate is off (0.0) here and on at cpu. Units: the smoke speech tokens of notebook 02.
-        "captioner": {
-            "vocab_size": 800,
-            "n_layers": 2,
-            "d_model": 64,
-            "n_heads": 2,
-            "d_ff": 128,
-            "steps": 8,
-            "batch_size": 8,
-            "save_steps": 4,
-            "eval_splits": ("test_zeroshot",),
-            "max_new_tokens": 24,
-        },
+        "captioner": {"vocab_size": 800, "n_layers": 2, "d_model": 64, "n_heads": 2, "d_ff": 128},
+        "schedule": {"steps": 8, "batch_size": 8, "save_steps": 4},
+        "evaluation": {"splits": ("test_zeroshot",)},
+        "decoding": {"max_new_tokens": 24},
         "teacher": {
             "steps": 40,
             "batch_size": 16,
@@ -236,12 +228,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # runtime (issue 11): a GPU when present, bf16 autocast with bf16-stored base weights, gradient
         # checkpointing (non-reentrant, plus the LoRA input-gradient fix), SDPA attention. Memory and time of a
         # KD step of a 0.5B and a 7B LM on an H200 (random weights): results/paper/README.md.
-        "captioner": {
-            "base_model": "Qwen/Qwen2.5-0.5B",
-            "steps": 3000,
-            "batch_size": 32,
-            "learning_rate": 2e-4,
-            "max_positions": 1024,
+        "captioner": {"base_model": "Qwen/Qwen2.5-0.5B", "max_positions": 1024},
+        "schedule": {"steps": 3000, "batch_size": 32, "learning_rate": 2e-4},
+        "runtime": {
             "device": "auto",
             "precision": "bf16",
             "gradient_checkpointing": True,
@@ -262,6 +251,8 @@ STAGE_MODULES: tuple[str, ...] = (
     "aligncap_lib.emotion_clues",
     "aligncap_lib.evaluation",
     "aligncap_lib.captioner",
+    "aligncap_lib.caption_generation",
+    "aligncap_lib.kd_trainer",
     "aligncap_lib.text_teacher",
     "aligncap_lib.kd_regularization",
     "aligncap_lib.po_regularization",

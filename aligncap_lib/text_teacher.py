@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from aligncap_lib import captioner_inputs
+from aligncap_lib.caption_generation import DecodingConfig
+from aligncap_lib.captioner import CaptionerConfig, RuntimeConfig
 from aligncap_lib.presets import StageConfig, combined_hash, plumbing_field
 
 
@@ -186,31 +188,33 @@ def gate_accuracy(
 
 
 def teacher_fingerprint(
-    cap_cfg: Any, cfg: TeacherConfig, corpus_fingerprint: str, unit_vocabulary: Sequence[str]
+    cap_cfg: CaptionerConfig,
+    cfg: TeacherConfig,
+    corpus_fingerprint: str,
+    unit_vocabulary: Sequence[str],
+    runtime: RuntimeConfig | None = None,
+    decoding: DecodingConfig | None = None,
 ) -> str:
-    """The teacher's cache key: its config, the LM architecture, the corpus and the speech-unit vocabulary its
-    tokenizer holds (another codebook size or stride cap gives another tokenizer, hence another teacher)."""
-    arch = {
-        k: getattr(cap_cfg, k)
-        for k in (
-            "base_model",
-            "vocab_size",
-            "n_layers",
-            "d_model",
-            "n_heads",
-            "d_ff",
-            "max_positions",
-            "max_caption_tokens",
-        )
-    }
-    # precision and attention change the teacher's numbers; left out at their defaults (the committed teachers)
-    arch |= {k: getattr(cap_cfg, k) for k, d in (("precision", "fp32"), ("attn_implementation", "sdpa"))
-             if getattr(cap_cfg, k) != d}  # fmt: skip
-    return combined_hash(cfg.result_hash(), arch, corpus_fingerprint, {"units": list(unit_vocabulary)})
+    """The teacher's cache key: its config, the LM architecture and runtime (precision and attention change its
+    numbers), the gate's decoding length, the corpus and the speech-unit vocabulary its tokenizer holds (another
+    codebook size or stride cap gives another tokenizer, hence another teacher)."""
+    runtime, decoding = runtime or RuntimeConfig(), decoding or DecodingConfig()
+    return combined_hash(cfg.result_hash(), cap_cfg.result_hash(), runtime.result_hash(), corpus_fingerprint,
+                         {"units": list(unit_vocabulary), "gate_max_new_tokens": decoding.max_new_tokens})  # fmt: skip
 
 
-def ensure_teacher(layout: Any, cap_cfg: Any, cfg: TeacherConfig, *, force: bool = False) -> Path:
-    """Train (or reuse) the text teacher in ``layout.teacher``; raises :class:`TeacherGateError` below the gate."""
+def ensure_teacher(
+    layout: Any,
+    cap_cfg: CaptionerConfig,
+    cfg: TeacherConfig,
+    *,
+    runtime: RuntimeConfig | None = None,
+    decoding: DecodingConfig | None = None,
+    force: bool = False,
+) -> Path:
+    """Train (or reuse) the text teacher in ``layout.teacher``; raises :class:`TeacherGateError` below the gate.
+    ``runtime`` and ``decoding`` (the gate's caption length) default to the ``cpu`` values."""
+    runtime, decoding = runtime or RuntimeConfig(), decoding or DecodingConfig()
     from aligncap_lib.manifest import read_manifest
     from aligncap_lib.run_layout import read_stage, run_stage
 
@@ -219,11 +223,11 @@ def ensure_teacher(layout: Any, cap_cfg: Any, cfg: TeacherConfig, *, force: bool
         raise RuntimeError(f"no corpus in {layout.corpus}: run `aligncap corpus --work {layout.work}` first")
     records, _ = read_manifest(layout.corpus / "manifest.jsonl")
     units = captioner_inputs.unit_vocabulary(layout)
-    fingerprint = teacher_fingerprint(cap_cfg, cfg, corpus["fingerprint"], units)
+    fingerprint = teacher_fingerprint(cap_cfg, cfg, corpus["fingerprint"], units, runtime, decoding)
     directory, _ = run_stage(
         layout.teacher,
         fingerprint,
-        lambda tmp: _build(tmp, records, cap_cfg, cfg, units),
+        lambda tmp: _build(tmp, records, cap_cfg, cfg, units, runtime, decoding.max_new_tokens),
         force=force,
         upstream={"corpus": layout.corpus},
     )
@@ -231,7 +235,13 @@ def ensure_teacher(layout: Any, cap_cfg: Any, cfg: TeacherConfig, *, force: bool
 
 
 def _build(
-    tmp: Path, records: list[dict[str, Any]], cap_cfg: Any, cfg: TeacherConfig, units: list[str]
+    tmp: Path,
+    records: list[dict[str, Any]],
+    cap_cfg: CaptionerConfig,
+    cfg: TeacherConfig,
+    units: list[str],
+    runtime: RuntimeConfig,
+    gate_max_new_tokens: int,
 ) -> dict[str, Any]:
     from aligncap_lib.caption_prompts import encode_example, example_prompt
     from aligncap_lib.captioner import build_model, load_base_tokenizer, save_model
@@ -249,7 +259,7 @@ def _build(
     # the pseudo-transcripts (made-up words would take merges from the real vocabulary)
     texts = [t for ex in plain for t in (ex.caption, example_prompt(ex, "text", "teacher"))]
     tokenizer = load_base_tokenizer(cap_cfg, texts, units)
-    model = build_model(cap_cfg, tokenizer, seed=cfg.seed)
+    model = build_model(cap_cfg, tokenizer, seed=cfg.seed, runtime=runtime)
     feats = [
         encode_example(
             tokenizer,
@@ -272,13 +282,13 @@ def _build(
         weight_decay=0.0,
         max_grad_norm=cfg.max_grad_norm,
         progress=cfg.progress,
-        runtime=cap_cfg,
+        runtime=runtime,
         global_batch=True,
     )
-    if cap_cfg.gradient_checkpointing:  # full fine-tuning: no frozen inputs, no input-gradient fix needed
+    if runtime.gradient_checkpointing:  # full fine-tuning: no frozen inputs, no input-gradient fix needed
         model.config.use_cache = False
     model, log = train(model, tokenizer, feats, args, resume=False)
-    gate = gate_accuracy(model, tokenizer, gate_recs, cap_cfg.max_new_tokens)
+    gate = gate_accuracy(model, tokenizer, gate_recs, gate_max_new_tokens)
     gate["threshold"] = cfg.gate_threshold
     write_json(tmp / "gate.json", gate)
     write_json(tmp / "log.json", log)

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
+from aligncap_lib.caption_generation import DecodingConfig
+from aligncap_lib.captioner import CaptionerConfig, LoRAConfig, RuntimeConfig
 from aligncap_lib.evaluation import EvaluationConfig
 from aligncap_lib.kd_regularization import KDConfig
+from aligncap_lib.kd_trainer import ScheduleConfig
 from aligncap_lib.presets import combined_hash
 from aligncap_lib.text_teacher import TeacherConfig
 
@@ -39,6 +41,9 @@ class StageConfigs(NamedTuple):
     teacher: TeacherConfig
     evaluation: EvaluationConfig
     lora: LoRAConfig
+    schedule: ScheduleConfig
+    decoding: DecodingConfig
+    runtime: RuntimeConfig
 
     @classmethod
     def for_preset(cls, preset: str) -> StageConfigs:
@@ -48,14 +53,23 @@ class StageConfigs(NamedTuple):
             TeacherConfig.for_preset(preset),
             EvaluationConfig.for_preset(preset),
             LoRAConfig.for_preset(preset),
+            ScheduleConfig.for_preset(preset),
+            DecodingConfig.for_preset(preset),
+            RuntimeConfig.for_preset(preset),
         )
+
+    def student_hashes(self) -> list[str]:
+        """The result hashes every trained student depends on (KD's only for the KD stage: see the caller)."""
+        return [c.result_hash() for c in (self.captioner, self.lora, self.schedule, self.decoding,
+                                          self.runtime, self.evaluation)]  # fmt: skip
 
 
 def train_teacher(layout: Any, variant: str = "", seed: int = 0, preset: str | None = None, **_: Any) -> Path:
     from aligncap_lib.text_teacher import ensure_teacher
 
     configs = StageConfigs.for_preset(preset or layout.preset)
-    return ensure_teacher(layout, configs.captioner, configs.teacher)
+    return ensure_teacher(layout, configs.captioner, configs.teacher, runtime=configs.runtime,
+                          decoding=configs.decoding)  # fmt: skip
 
 
 def train_student(
@@ -77,7 +91,7 @@ def train_student(
     if owner != variant:  # a shared stage: train it once, under its owner
         return train_student(layout, owner, seed, preset, stage=stage, callbacks=callbacks, configs=configs)
     cfgs = configs or StageConfigs.for_preset(preset or layout.preset)
-    cap, kd, ev, lora = cfgs.captioner, cfgs.kd, cfgs.evaluation, cfgs.lora
+    kd = cfgs.kd
     if stage == "kd" and v.teacher is None:
         raise ValueError(f"variant {variant!r} has no KD teacher")
     if configs is None:
@@ -90,10 +104,8 @@ def train_student(
     fingerprint = combined_hash(
         teacher["fingerprint"],
         tokens,
-        cap.result_hash(),
-        lora.result_hash(),  # every student has an adapter, SFT included
+        *cfgs.student_hashes(),  # every student has an adapter, SFT included
         kd.result_hash() if stage == "kd" else "",
-        ev.result_hash(),
         {"variant": variant, "stage": stage, "seed": seed},
     )
     from aligncap_lib.distributed import barrier, is_main_process, rank_suffix
@@ -152,15 +164,18 @@ def _train_and_evaluate(
     from aligncap_lib.reproducibility import seed_everything, write_json, write_results
     from aligncap_lib.variants import clip_examples
 
-    cap, kd, ev = cfgs.captioner, cfgs.kd, cfgs.evaluation
+    cap, kd, ev, schedule = cfgs.captioner, cfgs.kd, cfgs.evaluation, cfgs.schedule
     seed_everything(seed)
     records = layout.records()
-    base, tok = load_model(layout.teacher / "model", cap)
+    base, tok = load_model(layout.teacher / "model", cfgs.runtime)
     vocab = captioner_inputs.unit_vocabulary(layout)
     units = captioner_inputs.unit_texts(layout, records)
     measured = captioner_inputs.acoustic_clues(records)
     model = attach_lora(
-        base, unit_token_ids(tok, vocab), cfgs.lora, gradient_checkpointing=cap.gradient_checkpointing
+        base,
+        unit_token_ids(tok, vocab),
+        cfgs.lora,
+        gradient_checkpointing=cfgs.runtime.gradient_checkpointing,
     )
     train_recs = [r for r in records if r["split"] == "train"]
     teacher_input = v.teacher if stage == "kd" else "transcript+clues"  # SFT: the view is only logged
@@ -169,9 +184,9 @@ def _train_and_evaluate(
         v,
         units=units,
         measured=measured,
-        captions_per_clip=cap.captions_per_clip,
+        captions_per_clip=schedule.captions_per_clip,
         teacher=teacher_input,
-        student_clue_order=cap.train_clue_order,
+        student_clue_order=schedule.train_clue_order,
     )
     feats = [
         encode_example(
@@ -182,17 +197,17 @@ def _train_and_evaluate(
     args = training_arguments(
         checkpoints or work / "checkpoints",
         seed=seed,
-        steps=cap.steps,
-        batch_size=cap.batch_size,
-        grad_accum=cap.grad_accum,
-        lr=cap.learning_rate,
-        warmup_ratio=cap.warmup_ratio,
-        weight_decay=cap.weight_decay,
-        max_grad_norm=cap.max_grad_norm,
-        save_steps=cap.save_steps,
-        logging_steps=max(1, min(10, cap.steps // 5)),  # per-step CE/KL curves even in short runs
-        progress=cap.progress,
-        runtime=cap,
+        steps=schedule.steps,
+        batch_size=schedule.batch_size,
+        grad_accum=schedule.grad_accum,
+        lr=schedule.learning_rate,
+        warmup_ratio=schedule.warmup_ratio,
+        weight_decay=schedule.weight_decay,
+        max_grad_norm=schedule.max_grad_norm,
+        save_steps=schedule.save_steps,
+        logging_steps=max(1, min(10, schedule.steps // 5)),  # per-step CE/KL curves even in short runs
+        progress=schedule.progress,
+        runtime=cfgs.runtime,
         global_batch=True,
     )
     kd_lambda = kd.kd_lambda if stage == "kd" else 0.0
@@ -234,17 +249,19 @@ def _train_and_evaluate(
         }
     }
     model.save_pretrained(work / "adapter", safe_serialization=True)
-    metrics["evaluation"] = evaluate_model(model, tok, records, v, units, measured, cap, ev, work, seed)
+    metrics["evaluation"] = evaluate_model(model, tok, records, v, units, measured, cfgs, work, seed)
     save_model(model.merge_and_unload(), tok, work / "merged")
     config = {
         "captioner": cap.to_dict(),
         "kd": kd.to_dict(),
         "lora": cfgs.lora.to_dict(),
+        "schedule": schedule.to_dict(),
+        "runtime": cfgs.runtime.to_dict(),
         "evaluation": ev.result_fields(),
         "variant": v.name,
         "stage": stage,
         "seed": seed,
-        "decoding": cap.decoding_settings(),
+        "decoding": cfgs.decoding.settings(),
     }
     write_results(work / "results.json", metrics, config=config)
     return {
@@ -260,24 +277,24 @@ def evaluate_model(
     v: Any,
     units: dict[str, str],
     measured: dict[str, Any],
-    cap: Any,
-    ev: Any,
+    cfgs: StageConfigs,
     work: Path,
     seed: int,
 ) -> dict[str, Any]:
-    """Generate and score ``cap.eval_splits`` x languages; writes hyps and per-clip statistics under ``work``."""
+    """Generate and score ``cfgs.evaluation.splits`` x languages; writes hyps and per-clip statistics under
+    ``work``."""
     from aligncap_lib.caption_generation import generate_captions
     from aligncap_lib.variants import clip_examples
 
     out: dict[str, Any] = {}
-    for split in cap.eval_splits:
+    for split in cfgs.evaluation.splits:
         for lang in ("en", "zh"):
             recs = [r for r in records if r["split"] == split and r["lang"] == lang]
             if not recs:
                 continue
             ex = clip_examples(recs, v, units=units, measured=measured, captions_per_clip=1, teacher=None)
-            hyps = generate_captions(model, tok, ex, cap.decoding_settings(), seed=seed)
-            out[f"{split}/{lang}"] = score_hyps(hyps, recs, lang, ev, work, f"{split}_{lang}")
+            hyps = generate_captions(model, tok, ex, cfgs.decoding.settings(), seed=seed)
+            out[f"{split}/{lang}"] = score_hyps(hyps, recs, lang, cfgs.evaluation, work, f"{split}_{lang}")
     return out
 
 
@@ -397,14 +414,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``aligncap train``; also under ``accelerate launch`` (README "Scale out"): every process trains, process 0
     writes the stage (:func:`aligncap_lib.run_layout.run_stage`, :func:`train_student`)."""
-    from aligncap_lib.captioner import CaptionerConfig
     from aligncap_lib.distributed import end_process_group, is_main_process, start_process_group
     from aligncap_lib.reproducibility import configure_threads
     from aligncap_lib.run_layout import RunLayout
 
     configure_threads()
     layout = RunLayout.for_preset(args.preset, args.work)
-    start_process_group(CaptionerConfig.for_preset(layout.preset).device)
+    start_process_group(RuntimeConfig.for_preset(layout.preset).device)
     out = STAGES[args.stage](layout, args.variant, args.seed, layout.preset)
     end_process_group()  # not on an error: a barrier there would wait forever; the launcher stops the others
     if is_main_process():

@@ -31,7 +31,7 @@ def evaluate_variant(
     if v.kind == "lm":
         raise ValueError(f"variant {variant!r} is trained: use --stage {v.stages[-1]}")
     configs = configs or StageConfigs.for_preset(preset or layout.preset)
-    cap, ev = configs.captioner, configs.evaluation
+    ev, decoding = configs.evaluation, configs.decoding
     upstream = ""
     stages = {"corpus": layout.corpus}
     if v.kind == "control":
@@ -43,7 +43,7 @@ def evaluate_variant(
     corpus = read_stage(layout.corpus) or {}
     fingerprint = combined_hash(
         corpus.get("fingerprint", ""),
-        cap.result_hash(),
+        decoding.result_hash(),
         ev.result_hash(),
         upstream,
         {"variant": variant, "seed": seed},
@@ -51,13 +51,13 @@ def evaluate_variant(
     out, _rebuilt = run_stage(
         layout.model(variant, seed) / "eval",
         fingerprint,
-        lambda tmp: _build(tmp, layout, v, seed, cap, ev),
+        lambda tmp: _build(tmp, layout, v, seed, decoding, ev),
         upstream=stages,
     )
     return out
 
 
-def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict[str, Any]:
+def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) -> dict[str, Any]:
     from aligncap_lib import captioner_inputs
     from aligncap_lib.reproducibility import seed_everything, write_results
     from aligncap_lib.training import score_hyps
@@ -82,7 +82,7 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict
         model, tok = load_model(layout.model(v.evaluates, seed) / "kd" / "merged")
         units = captioner_inputs.unit_texts(layout, records)
     metrics: dict[str, Any] = {}
-    for split in cap.eval_splits:
+    for split in ev.splits:
         for lang in ("en", "zh"):
             recs = [r for r in records if r["split"] == split and r["lang"] == lang]
             if not recs:
@@ -106,7 +106,7 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict
                     captions_per_clip=1,
                     teacher=None,
                 )
-                hyps = generate_captions(model, tok, ex, cap.decoding_settings(), seed=seed)
+                hyps = generate_captions(model, tok, ex, decoding.settings(), seed=seed)
             metrics[f"{split}/{lang}"] = score_hyps(hyps, recs, lang, ev, tmp, f"{split}_{lang}")
     config = {
         "variant": v.name,
@@ -114,7 +114,7 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, cap: Any, ev: Any) -> dict
         "evaluation": ev.result_fields(),
     }
     if v.kind == "control":
-        config["decoding"] = cap.decoding_settings()
+        config["decoding"] = decoding.settings()
     write_results(tmp / "results.json", {"evaluation": metrics}, config=config)
     return {"splits": sorted(metrics)}
 

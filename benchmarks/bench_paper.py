@@ -72,20 +72,20 @@ def main() -> None:
     import transformers
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig, attach_lora, torch_dtype
+    from aligncap_lib.captioner import LoRAConfig, RuntimeConfig, attach_lora, torch_dtype
     from aligncap_lib.distributed import use_cpu
     from aligncap_lib.kd_regularization import KDConfig
-    from aligncap_lib.kd_trainer import CaptionTrainer, training_arguments
+    from aligncap_lib.kd_trainer import CaptionTrainer, ScheduleConfig, training_arguments
     from aligncap_lib.po_regularization import POConfig
 
     torch.set_num_threads(a.threads)
     cap, kd, po = (
-        CaptionerConfig.for_preset("paper"),
+        RuntimeConfig.for_preset("paper"),
         KDConfig.for_preset("paper"),
         POConfig.for_preset("paper"),
     )
     if a.batch is None:
-        a.batch = cap.batch_size if a.stage == "kd" else po.batch_size
+        a.batch = ScheduleConfig.for_preset("paper").batch_size if a.stage == "kd" else po.batch_size
     lora = LoRAConfig.for_preset("paper")
     if a.stage != "kd":  # the DPO adapter's own rank, on the student's targets
         lora = dataclasses.replace(lora, r=po.lora_r, alpha=po.lora_alpha, dropout=0.0)

@@ -19,9 +19,8 @@ from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 @pytest.fixture(scope="session")
 def smoke_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:  # noqa: F811
     """``layout``, ``stage`` (the trained ``kd`` folder), ``records`` (the manifest), ``export`` (its export)."""
-    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
     from aligncap_lib.evaluation import EvaluationConfig
-    from aligncap_lib.kd_regularization import KDConfig
+    from aligncap_lib.kd_trainer import ScheduleConfig
     from aligncap_lib.model_export import export_variant
     from aligncap_lib.run_layout import RunLayout
     from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
@@ -34,11 +33,13 @@ def smoke_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
     # plumbing scale: the student writes one caption per language (80 steps did not change that), so tests
     # compare logits and inputs besides captions
-    cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), steps=20, save_steps=20, progress=False)
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=20, progress=False)
-    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=200)
-    ensure_teacher(layout, cap, teacher)
-    configs = StageConfigs(cap, KDConfig.for_preset("smoke"), teacher, ev, LoRAConfig.for_preset("smoke"))
+    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=200, splits=("test_zeroshot",))
+    schedule = dataclasses.replace(
+        ScheduleConfig.for_preset("smoke"), steps=20, save_steps=20, progress=False
+    )
+    configs = StageConfigs.for_preset("smoke")._replace(teacher=teacher, evaluation=ev, schedule=schedule)
+    ensure_teacher(layout, configs.captioner, teacher, decoding=configs.decoding)
     stage = train_student(layout, "no_po", 0, stage="kd", configs=configs)
     export = export_variant(layout, "aligncap_full", 0)
     return SimpleNamespace(

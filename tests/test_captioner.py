@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_captioner import TINY, UNITS, fake_examples, tiny_model, tiny_tokenizer
+from tiny_captioner import UNITS, fake_examples, tiny_model, tiny_tokenizer
 
 from aligncap_lib.caption_generation import generate_captions, speech_text_kl
 from aligncap_lib.caption_prompts import CaptionCollator, build_prompt, encode_example
@@ -194,11 +194,14 @@ def test_speech_text_kl_uses_the_adapter_disabled_base_as_teacher() -> None:
 
 
 def test_config_validates() -> None:
-    with pytest.raises(ValueError, match="decoding"):
-        CaptionerConfig(decoding="nucleus")
+    from aligncap_lib.caption_generation import DecodingConfig
+
+    with pytest.raises(ValueError, match="strategy"):
+        DecodingConfig(strategy="nucleus")
     with pytest.raises(ValueError, match="divisible"):
         CaptionerConfig(d_model=30, n_heads=4)
-    assert TINY.decoding_settings() == {"strategy": "greedy", "max_new_tokens": 48}
+    assert DecodingConfig().settings() == {"strategy": "greedy", "max_new_tokens": 48}
+    assert DecodingConfig(strategy="beam").settings()["num_beams"] == 4
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

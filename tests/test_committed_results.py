@@ -37,7 +37,7 @@ def test_the_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     from aligncap_lib import presets
 
     before = result_hashes("cpu")
-    monkeypatch.setitem(presets.PRESETS, "cpu", {"captioner": {"steps": 151}})
+    monkeypatch.setitem(presets.PRESETS, "cpu", {"schedule": {"steps": 151}})
     after = result_hashes("cpu")
-    assert after["captioner"] != before["captioner"] and after["all"] != before["all"]
+    assert after["schedule"] != before["schedule"] and after["all"] != before["all"]
     assert after["speech_tokens"] == before["speech_tokens"]

@@ -81,9 +81,8 @@ def smoke_work(tiny_corpus, tmp_path_factory):  # noqa: F811, ANN001, ANN201
     shutil.copytree(tiny_corpus, work / "corpus")
     layout = RunLayout(preset="smoke", work=work)
     tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
-    cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), progress=False)
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
-    ensure_teacher(layout, cap, teacher)
+    ensure_teacher(layout, CaptionerConfig.for_preset("smoke"), teacher)
     return work
 
 
@@ -145,7 +144,7 @@ def test_aligncap_train_under_accelerate_equals_one_process(smoke_work, repo, tm
     """`aligncap train --stage kd` and `--stage po` launched on 2 processes: every process trains, process 0
     alone writes the stage folders (no race, no scratch folder left), and the training logs equal a
     single-process run's (the stage's batch is the global batch) within the first epoch."""
-    from aligncap_lib.captioner import CaptionerConfig
+    from aligncap_lib.kd_trainer import ScheduleConfig
     from aligncap_lib.manifest import read_manifest
     from aligncap_lib.po_regularization import POConfig
 
@@ -166,9 +165,9 @@ def test_aligncap_train_under_accelerate_equals_one_process(smoke_work, repo, tm
         assert json.loads((seed_dirs[w] / "kd" / "stage.json").read_text())["fingerprint"]
         assert (w / "models" / "aligncap_full" / "seed0" / "po" / "results.json").is_file()
     # compared within the first epoch (see the teacher above): the steps whose global batches are all whole
-    cap, po = CaptionerConfig.for_preset("smoke"), POConfig.for_preset("smoke")
+    sched, po = ScheduleConfig.for_preset("smoke"), POConfig.for_preset("smoke")
     train = [r for r in read_manifest(one / "corpus" / "manifest.jsonl")[0] if r["split"] == "train"]
-    kd_steps = sum(min(cap.captions_per_clip, len(r["captions"])) for r in train) // cap.batch_size
+    kd_steps = sum(min(sched.captions_per_clip, len(r["captions"])) for r in train) // sched.batch_size
     log = json.loads((seed_dirs[one] / "kd" / "log.json").read_text())
     keep = [i for i, h in enumerate(h for h in log if "loss" in h) if h["step"] <= kd_steps]
     a, b = _log(seed_dirs[one] / "kd"), _log(seed_dirs[two] / "kd")

@@ -17,6 +17,7 @@ from aligncap_lib.caption_prompts import encode_example, example_prompt
 from aligncap_lib.captioner import (
     CaptionerConfig,
     LoRAConfig,
+    RuntimeConfig,
     attach_lora,
     build_model,
     save_model,
@@ -25,15 +26,15 @@ from aligncap_lib.captioner import (
 from aligncap_lib.kd_trainer import train, training_arguments
 
 
-def _paper_config(folder: Path) -> CaptionerConfig:
-    cfg = CaptionerConfig.for_preset("paper", base_model=str(folder))
-    assert (cfg.precision, cfg.gradient_checkpointing, cfg.attn_implementation, cfg.device) == (
+def _paper_config(folder: Path) -> tuple[CaptionerConfig, RuntimeConfig]:
+    cfg, rt = CaptionerConfig.for_preset("paper", base_model=str(folder)), RuntimeConfig.for_preset("paper")
+    assert (rt.precision, rt.gradient_checkpointing, rt.attn_implementation, rt.device) == (
         "bf16",
         True,
         "sdpa",
         "auto",
     )
-    return cfg
+    return cfg, rt
 
 
 def test_paper_preset_runtime_trains_a_local_checkpoint(tmp_path: Path) -> None:
@@ -41,11 +42,11 @@ def test_paper_preset_runtime_trains_a_local_checkpoint(tmp_path: Path) -> None:
     captioner config (bf16 weights and autocast, gradient checkpointing with the LoRA input-gradient fix, SDPA,
     device auto = the CPU here), the LoRA student and the KD Trainer."""
     save_model(tiny_model(), tiny_tokenizer(), tmp_path / "hub")
-    cfg = _paper_config(tmp_path / "hub")
+    cfg, runtime = _paper_config(tmp_path / "hub")
     from aligncap_lib.captioner import load_base_tokenizer
 
     tok = load_base_tokenizer(cfg, [], UNITS)
-    base = build_model(cfg, tok)
+    base = build_model(cfg, tok, runtime=runtime)
     assert base.dtype == torch.bfloat16 and base.config._attn_implementation == "sdpa"
     model = attach_lora(base, unit_token_ids(tok, UNITS), LoRAConfig(r=4, alpha=8, targets=("q_proj", "v_proj")),
                         gradient_checkpointing=True)  # fmt: skip
@@ -54,7 +55,7 @@ def test_paper_preset_runtime_trains_a_local_checkpoint(tmp_path: Path) -> None:
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     args = training_arguments(tmp_path / "ckpt", seed=0, steps=2, batch_size=4, grad_accum=1, lr=1e-2,
                               warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, logging_steps=1,
-                              progress=False, runtime=cfg, global_batch=True)  # fmt: skip
+                              progress=False, runtime=runtime, global_batch=True)  # fmt: skip
     assert args.bf16 and args.activation_checkpointing and args.use_cpu == (not torch.cuda.is_available())
     feats = [encode_example(tok, ex, input_view="speech", teacher_view="text", max_caption_tokens=40)
              for ex in fake_examples(8)]  # fmt: skip
@@ -81,20 +82,20 @@ def test_paper_preset_runtime_runs_dpo_on_a_local_checkpoint(tmp_path: Path, mon
     from aligncap_lib.po_regularization import POConfig, dpo_train
 
     save_model(tiny_model(), tiny_tokenizer(), tmp_path / "start" / "merged")
-    cfg = _paper_config(tmp_path / "start" / "merged")
+    _, runtime = _paper_config(tmp_path / "start" / "merged")
     examples = fake_examples(8)
     pairs = [{"prompt": example_prompt(ex, "speech", "student"), "chosen": ex.caption,
               "rejected": examples[(i + 1) % len(examples)].caption} for i, ex in enumerate(examples)]  # fmt: skip
     po = POConfig.for_preset("paper", steps=2, batch_size=4, learning_rate=1e-2, progress=False)
     model, tok, log = dpo_train(tmp_path / "start", pairs, po, tmp_path / "po", seed=0,
-                                lora_targets=("q_proj", "v_proj"), runtime=cfg)  # fmt: skip
+                                lora_targets=("q_proj", "v_proj"), runtime=runtime)  # fmt: skip
     assert log and all(math.isfinite(h["loss"]) for h in log)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base_weights = [p for n, p in model.named_parameters() if not p.requires_grad and p.ndim == 2]
     assert base_weights and all(p.dtype == torch.bfloat16 and p.device.type == device for p in base_weights)
     ids = tok(pairs[0]["prompt"] + pairs[0]["chosen"], return_tensors="pt", add_special_tokens=False)
     ids = ids["input_ids"].to(device)
-    start, _ = load_model(tmp_path / "start" / "merged", cfg)
+    start, _ = load_model(tmp_path / "start" / "merged", runtime)
     model.eval()
     with torch.no_grad():
         with model.disable_adapter():

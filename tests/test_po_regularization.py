@@ -92,9 +92,8 @@ def test_config_validates() -> None:
 
 @pytest.fixture(scope="module")
 def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
-    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig
     from aligncap_lib.evaluation import EvaluationConfig
-    from aligncap_lib.kd_regularization import KDConfig
+    from aligncap_lib.kd_trainer import ScheduleConfig
     from aligncap_lib.run_layout import RunLayout
     from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
     from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
@@ -104,12 +103,11 @@ def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
     shutil.copytree(tiny_corpus, work / "corpus")
     layout = RunLayout(preset="smoke", work=work)
     tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
-    cap = dataclasses.replace(CaptionerConfig.for_preset("smoke"), steps=6, progress=False,
-                              eval_splits=("test_zeroshot",))  # fmt: skip
     teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
-    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50)
-    ensure_teacher(layout, cap, teacher)
-    configs = StageConfigs(cap, KDConfig.for_preset("smoke"), teacher, ev, LoRAConfig.for_preset("smoke"))
+    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50, splits=("test_zeroshot",))
+    schedule = dataclasses.replace(ScheduleConfig.for_preset("smoke"), steps=6, progress=False)
+    configs = StageConfigs.for_preset("smoke")._replace(teacher=teacher, evaluation=ev, schedule=schedule)
+    ensure_teacher(layout, configs.captioner, teacher, decoding=configs.decoding)
     po = dataclasses.replace(POConfig.for_preset("smoke"), progress=False)
     return layout, configs, po
 
