@@ -107,8 +107,9 @@ def run_ablations(
 ) -> dict[tuple[str, str, int], Path]:
     """Train and evaluate every variant x seed (cached stages reused), then the preference-size sweep of
     ``aligncap_full``; returns ``{(variant, stage, seed): folder}``."""
+    from aligncap_lib.experiment_grid import train_variants
     from aligncap_lib.po_regularization import POConfig, stage_name, train_po
-    from aligncap_lib.training import StageConfigs, train_teacher, train_variants
+    from aligncap_lib.training import StageConfigs, train_teacher
 
     preset = preset or layout.preset
     train_teacher(layout, preset=preset)
@@ -146,7 +147,7 @@ def secap_dev_rows(
     from aligncap_lib.inference import Captioner
     from aligncap_lib.manifest import read_manifest
     from aligncap_lib.peer_rows import find_secap_dir, read_secap_results
-    from aligncap_lib.results_summary import final_stage_dir
+    from aligncap_lib.stage_results import final_stage_dir
     from aligncap_lib.variants import get_variant
 
     found = find_secap_dir(secap_dir)
@@ -205,7 +206,7 @@ def kl_difference(
     """Paired difference of the held-out speech-vs-text KL (A - B, same ``valid`` clips and ``seeds``; default:
     every seed folder)."""
     from aligncap_lib import bootstrap as bs
-    from aligncap_lib.results_summary import valid_kl_per_seed
+    from aligncap_lib.stage_results import valid_kl_per_seed
 
     ka, kb = valid_kl_per_seed(layout, *a, seeds), valid_kl_per_seed(layout, *b, seeds)
     common = sorted(set(ka) & set(kb))
@@ -225,7 +226,8 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
     """One row per (claim, language, metric) with the paired difference, its interval and the verdict;
     comparisons whose stages are missing are listed with verdict ``missing`` and the reason. Over ``cfg.seeds``
     only: a seed folder left by an older configuration is never mixed in."""
-    from aligncap_lib.results_summary import paired_over_seeds, stage_results
+    from aligncap_lib.results_summary import paired_over_seeds
+    from aligncap_lib.stage_results import stage_results
 
     seeds = list(cfg.seeds)
     rows: list[dict[str, Any]] = []
@@ -274,8 +276,10 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
     from aligncap_lib.captioner import load_model
     from aligncap_lib.manifest import read_manifest
     from aligncap_lib.presets import combined_hash
-    from aligncap_lib.results_summary import load_results, paired_over_seeds, stage_results
+    from aligncap_lib.result_store import load_results
+    from aligncap_lib.results_summary import paired_over_seeds
     from aligncap_lib.run_layout import read_stage, run_stage
+    from aligncap_lib.stage_results import stage_results
     from aligncap_lib.training import StageConfigs, evaluate_model
     from aligncap_lib.variants import get_variant
 
@@ -320,7 +324,7 @@ def preference_size(
     metrics: tuple[str, ...] = ("cider", "slot_accuracy", "factual_hallucination"),
 ) -> list[dict[str, Any]]:
     """Rows ``{"fraction", "pairs", "seed", "split", "lang", "metric", "value"}`` of the sweep (stages present)."""
-    from aligncap_lib.results_summary import load_results
+    from aligncap_lib.result_store import load_results
 
     rows = []
     for seed in cfg.sweep_seeds:

@@ -1,4 +1,4 @@
-"""Batched caption generation (greedy, beam, sampling) and the speech-vs-text alignment measure.
+"""Batched caption generation (greedy, beam, sampling) with the decoding settings.
 
 Decoding settings are :class:`DecodingConfig`; its :meth:`DecodingConfig.settings` dict is stored next to every
 result.
@@ -10,11 +10,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
-from aligncap_lib.caption_prompts import CaptionCollator, CaptionExample, encode_example, example_prompt
-from aligncap_lib.kd_regularization import caption_logits, divergence
+from aligncap_lib.caption_prompts import CaptionExample, example_prompt
 from aligncap_lib.presets import StageConfig
 
 DECODING_STRATEGIES: tuple[str, ...] = ("greedy", "beam", "sample")
@@ -101,52 +99,3 @@ def generate_captions(
     finally:
         tokenizer.padding_side = side
     return out
-
-
-def speech_text_kl(
-    model: Any,
-    tokenizer: Any,
-    examples: Sequence[CaptionExample],
-    *,
-    max_caption_tokens: int = 64,
-    batch_size: int = 32,
-    teacher: Any | None = None,
-) -> np.ndarray:
-    """Per-example mean KL(p_text || p_speech) over the caption tokens (teacher forcing on the reference
-    caption), in nats: float [N]. The text view is read by ``teacher`` if given, else by ``model`` itself
-    (adapter disabled when ``model`` is a peft model, so this measures the student against the frozen base).
-
-    This is the measured alignment of issue 7 item 4: a KD student should have a lower value than the
-    student trained without KD.
-    """
-    collate = CaptionCollator(tokenizer.pad_token_id)
-    values: list[float] = []
-    model.eval()
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        feats = [
-            encode_example(
-                tokenizer, ex, input_view="speech", teacher_view="text", max_caption_tokens=max_caption_tokens
-            )
-            for ex in chunk
-        ]
-        batch = {k: v.to(model.device) for k, v in collate(feats).items()}
-        with torch.no_grad():
-            s_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            t_inputs = {
-                "input_ids": batch["teacher_input_ids"],
-                "attention_mask": batch["teacher_attention_mask"],
-            }
-            if teacher is not None:
-                t_logits = teacher(**t_inputs).logits
-            elif hasattr(model, "disable_adapter"):
-                with model.disable_adapter():
-                    t_logits = model(**t_inputs).logits
-            else:
-                t_logits = model(**t_inputs).logits
-        s, _ = caption_logits(s_logits.float(), batch["labels"])  # the divergence in fp32 under bf16 too
-        t, _ = caption_logits(t_logits.float(), batch["teacher_labels"])
-        per_token = divergence(s, t, reduction="none")
-        lengths = (batch["labels"][:, 1:] != -100).sum(1).tolist()
-        values.extend(p.mean().item() for p in torch.split(per_token, lengths))
-    return np.asarray(values, dtype=np.float64)

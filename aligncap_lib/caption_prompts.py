@@ -27,8 +27,9 @@ from typing import Any
 import torch
 
 from aligncap_lib.captioner import LANG_TAGS, SPEECH_CLOSE, SPEECH_OPEN
-from aligncap_lib.kd_regularization import IGNORE_INDEX
 
+#: The label of every non-caption position (prompt, padding): no loss there; PyTorch's cross-entropy default.
+IGNORE_INDEX = -100
 VIEWS: tuple[str, ...] = ("speech", "text")
 
 #: language -> (instruction, speech frame, text frame, caption cue)

@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "clues": ("aligncap_lib.emotion_clues", "parse emotional clues from captions or measure them from audio"),
     "evaluate": ("aligncap_lib.evaluation", "score captions: BLEU, METEOR, ROUGE-L, CIDEr, hallucination"),
-    "train": ("aligncap_lib.training", "train the text teacher, SFT, KD or PO stage of a variant"),
+    "train": ("aligncap_lib.experiment_grid", "train the text teacher, SFT, KD or PO stage of a variant"),
     "pairs": ("aligncap_lib.po_regularization", "sample candidates, judge them and build preference pairs"),
     "caption": ("aligncap_lib.inference", "caption your own audio files with an exported model"),
     "export": (

@@ -27,7 +27,7 @@ def stage_metrics(stage_dir: Path, results: Mapping[str, Any]) -> dict[str, Any]
     "valid_speech_text_kl": ...}`` from ``stage_dir/eval/*.json`` (per-clip statistics; nothing is rescored)
     with the stage's own evaluation config (resamples, confidence, bootstrap seed)."""
     from aligncap_lib.evaluation import EvaluationConfig, compute_intervals
-    from aligncap_lib.results_summary import load_results
+    from aligncap_lib.result_store import load_results
 
     known = {f.name for f in dataclasses.fields(EvaluationConfig)}
     ev_fields = results.get("config", {}).get("evaluation") or {}

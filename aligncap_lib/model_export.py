@@ -188,13 +188,13 @@ def export_model(
 def export_variant(
     layout: Any, variant: str = "aligncap_full", seed: int = 0, out: Path | None = None
 ) -> Path:
-    """Export the final stage of ``variant`` at ``seed`` (:func:`results_summary.final_stage_dir`: for
+    """Export the final stage of ``variant`` at ``seed`` (:func:`aligncap_lib.stage_results.final_stage_dir`: for
     ``aligncap_full`` its ``po`` stage once trained, else ``no_po``'s shared ``kd`` stage) to ``out`` (default
     ``runs/<preset>/export``).
     Reused when the stage, speech tokenizer and corpus are unchanged (an intact export is not rewritten)."""
     from aligncap_lib.presets import combined_hash
-    from aligncap_lib.results_summary import final_stage_dir
     from aligncap_lib.run_layout import read_stage
+    from aligncap_lib.stage_results import final_stage_dir
 
     stage = final_stage_dir(layout, variant, seed)
     if stage is None or not (stage / "merged").is_dir():

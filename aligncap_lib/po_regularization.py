@@ -450,10 +450,6 @@ def train_po(
     return folder
 
 
-#: Read by :mod:`aligncap_lib.training` to extend ``aligncap train --stage``.
-TRAIN_STAGES = {"po": train_po}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default="aligncap_full", help="a variant with a PO stage")
     parser.add_argument("--seed", type=int, default=0)

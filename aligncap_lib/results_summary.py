@@ -17,119 +17,16 @@ by :func:`save_result`: plain JSON, no pickles; each statistic function is store
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aligncap_lib.variants import VARIANT_ORDER, get_variant
-
-
-def final_stage_dir(layout: Any, variant: str, seed: int) -> Path | None:
-    """The folder of the last finished stage of ``variant`` at ``seed``; None if nothing is finished, or if that
-    stage was built on an upstream stage that has since been rebuilt (its chain no longer matches: reading it
-    would report, say, a PO stage as the PO of a KD student it never started from)."""
-    from aligncap_lib.run_layout import chain_is_current, read_stage
-
-    v = get_variant(variant)
-    candidates = [(layout.model(v.owner(s), seed) / s) for s in reversed(v.stages)] if v.stages else []
-    candidates.append(layout.model(variant, seed) / "eval")
-    last = next((c for c in candidates if read_stage(c) is not None and (c / "eval").is_dir()), None)
-    if last is not None and not chain_is_current(last):
-        print(
-            f"summary: {variant} seed {seed}: {last.name} stage is stale (an upstream stage was rebuilt); left out"
-        )
-        return None
-    return last
-
-
-def seeds_of(layout: Any, variant: str) -> list[int]:
-    found: set[int] = set()
-    for owner in {variant, *get_variant(variant).shares.values()}:
-        folder = layout.work / "models" / owner
-        if folder.is_dir():
-            found |= {int(m.group(1)) for p in folder.iterdir() if (m := re.fullmatch(r"seed(\d+)", p.name))}
-    return sorted(s for s in found if final_stage_dir(layout, variant, s) is not None)
-
-
-def _statistic_names() -> dict[str, Any]:
-    """name -> statistic function of :func:`aligncap_lib.evaluation.evaluate_captions` (JSON stores names)."""
-    from aligncap_lib import bootstrap as bs
-    from aligncap_lib.caption_metrics import meteor_from_stats
-    from aligncap_lib.evaluation import _bleu_order
-
-    return {
-        "mean": bs.mean_statistic,
-        "ratio": bs.ratio_statistic,
-        "meteor": meteor_from_stats,
-        "bleu_order": _bleu_order,
-    }
-
-
-def _statistic_to_json(fn: Any) -> dict[str, Any]:
-    names = {f: n for n, f in _statistic_names().items()}
-    if isinstance(fn, functools.partial) and fn.func in names and not fn.args:
-        return {"fn": names[fn.func], **fn.keywords}
-    if fn in names:
-        return {"fn": names[fn]}
-    raise ValueError(f"statistic {fn!r} has no JSON name; add it to results_summary._statistic_names")
-
-
-def save_result(result: Any, path: Path) -> Path:
-    """Write an :class:`aligncap_lib.evaluation.EvaluationResult` (its breakdowns and intervals left out) as
-    JSON: metrics, notes, clip ids, per-clip statistics {key: {"dtype", "data" [N, K]}} and each metric's
-    statistic by name. Floats are not rounded (unlike ``write_json``): they round-trip exactly."""
-    payload = {
-        "lang": result.lang,
-        "ids": list(result.ids),
-        "metrics": result.metrics,
-        "notes": result.notes,
-        "stats": {k: {"dtype": str(v.dtype), "data": v.tolist()} for k, v in result.stats.items()},
-        "statistics": {k: _statistic_to_json(f) for k, f in result.statistics.items()},
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)  # atomic: a killed run leaves no half-written file
-    return path
-
-
-def read_result(path: Path) -> Any:
-    """The :class:`aligncap_lib.evaluation.EvaluationResult` stored by :func:`save_result`."""
-    from aligncap_lib.evaluation import EvaluationResult
-
-    d = json.loads(Path(path).read_text(encoding="utf-8"))
-    fns = _statistic_names()
-    statistics = {}
-    for key, spec in d["statistics"].items():
-        kwargs = {k: v for k, v in spec.items() if k != "fn"}
-        fn = fns[spec["fn"]]
-        statistics[key] = functools.partial(fn, **kwargs) if kwargs else fn
-    stats = {k: np.asarray(v["data"], dtype=v["dtype"]) for k, v in d["stats"].items()}
-    return EvaluationResult(
-        lang=d["lang"],
-        ids=tuple(d["ids"]),
-        metrics=d["metrics"],
-        stats=stats,
-        statistics=statistics,
-        intervals={},
-        notes=d["notes"],
-        breakdowns={},
-    )
-
-
-def load_results(stage_dir: Path) -> dict[tuple[str, str], Any]:
-    """(split, lang) -> the stored :class:`aligncap_lib.evaluation.EvaluationResult` of one stage folder."""
-    out = {}
-    for path in sorted((stage_dir / "eval").glob("*.json")):
-        split, lang = path.stem.rsplit("_", 1)
-        out[(split, lang)] = read_result(path)
-    return out
+from aligncap_lib.result_store import load_results
+from aligncap_lib.stage_results import final_stage_dir, seeds_of, stage_results, valid_kl_per_seed
+from aligncap_lib.variants import VARIANT_ORDER
 
 
 def build_summary(
@@ -218,22 +115,6 @@ def write_summary(layout: Any, seeds: Sequence[int] | None = None) -> Path:
     return write_json(layout.results / "summary.json", summary)
 
 
-def stage_results(
-    layout: Any, variant: str, stage: str | None = None, seeds: Sequence[int] | None = None
-) -> dict[int, dict[tuple[str, str], Any]]:
-    """seed -> (split, lang) -> stored result of ``variant``'s ``stage`` (default: its final stage)."""
-    out = {}
-    for seed in seeds if seeds is not None else seeds_of(layout, variant):
-        if stage is None:
-            folder = final_stage_dir(layout, variant, seed)
-        else:
-            v = get_variant(variant)
-            folder = layout.model(v.owner(stage) if stage in v.stages else variant, seed) / stage
-        if folder is not None and (folder / "eval").is_dir():
-            out[seed] = load_results(folder)
-    return out
-
-
 def paired_over_seeds(
     a: dict[int, dict[tuple[str, str], Any]],
     b: dict[int, dict[tuple[str, str], Any]],
@@ -282,21 +163,6 @@ def mean_over_seeds(
     iv = over_seeds(seeded, metric, n_resamples=config.n_bootstrap, confidence=config.confidence,
                     seed=config.bootstrap_seed)  # fmt: skip
     return {"mean": iv.point, "ci95": [iv.low, iv.high], "n_seeds": len(seeded)}
-
-
-def valid_kl_per_seed(
-    layout: Any, variant: str, stage: str, seeds: Sequence[int] | None = None
-) -> dict[int, dict[str, Any]]:
-    """seed -> the stored ``valid_kl.json`` (``{"ids", "kl"}``) of ``variant``'s ``stage`` (the folder of the
-    variant that owns it), over ``seeds`` (default: every seed folder of the variant, else seed 0); seeds without
-    the file are left out."""
-    owner = get_variant(variant).owner(stage)
-    found = {}
-    for seed in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
-        path = layout.model(owner, seed) / stage / "valid_kl.json"
-        if path.is_file():
-            found[seed] = json.loads(path.read_text(encoding="utf-8"))
-    return found
 
 
 def kl_over_seeds(

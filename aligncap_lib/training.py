@@ -1,19 +1,18 @@
-"""``aligncap train --stage teacher|sft|kd|eval --variant V --seed K --work runs/P``: one trained stage of one
-variant and seed, cached by fingerprint, resumable after a kill.
+"""The trained stages of one variant and seed (text teacher, SFT and KD students), cached by fingerprint,
+resumable after a kill; run one with ``aligncap train --stage teacher|sft|kd --variant V --seed K --work runs/P``
+(:mod:`aligncap_lib.experiment_grid`).
 
 Layout: ``runs/<preset>/models/<owner>/seed<k>/<stage>/`` with ``adapter/`` (peft, safetensors), ``merged/``
 (a plain causal LM in safetensors: what PO and export start from), ``hyps/<split>_<lang>.json``,
 ``eval/<split>_<lang>.json`` (per-clip statistics for the summary's intervals), ``log.json`` (per-step CE and
 KL) and ``results.json``. ``<owner>`` is the variant that owns a shared stage (``aligncap_full``'s ``kd`` is
 ``no_po``'s). While training, checkpoints go to ``<stage>.partial/``; a re-run resumes from the newest one and
-writes a byte-identical ``results.json`` (tested). Stages are a registry: the PO issue adds ``po``.
+writes a byte-identical ``results.json`` (tested).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,13 +23,6 @@ from aligncap_lib.kd_regularization import KDConfig
 from aligncap_lib.kd_trainer import ScheduleConfig
 from aligncap_lib.presets import combined_hash
 from aligncap_lib.text_teacher import TeacherConfig
-
-#: stage -> trainer(layout, variant, seed, preset, callbacks) -> output folder. Extended by later stages.
-STAGES: dict[str, Callable[..., Path]] = {}
-
-
-def register_stage(name: str, fn: Callable[..., Path]) -> None:
-    STAGES[name] = fn
 
 
 class StageConfigs(NamedTuple):
@@ -157,9 +149,9 @@ def _train_and_evaluate(
 
     from aligncap_lib import bootstrap as bs
     from aligncap_lib import captioner_inputs
-    from aligncap_lib.caption_generation import speech_text_kl
     from aligncap_lib.caption_prompts import encode_example
     from aligncap_lib.captioner import attach_lora, load_model, save_model, unit_token_ids
+    from aligncap_lib.kd_regularization import speech_text_kl
     from aligncap_lib.kd_trainer import train, training_arguments
     from aligncap_lib.reproducibility import seed_everything, write_json, write_results
     from aligncap_lib.variants import clip_examples
@@ -314,7 +306,7 @@ def score_hyps(
         intervals=False,
     )
     write_json(work / "hyps" / f"{name}.json", hyps)
-    from aligncap_lib.results_summary import save_result
+    from aligncap_lib.result_store import save_result
 
     save_result(result, work / "eval" / f"{name}.json")
     return {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
@@ -328,101 +320,3 @@ def read_log(stage_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"no training log at {path}: is {stage_dir} a trained stage?")
     return list(json.loads(path.read_text(encoding="utf-8")))
-
-
-def stage_plan(
-    variants: list[str] | tuple[str, ...], stages: tuple[str, ...] = ("sft", "kd")
-) -> list[tuple[str, str]]:
-    """``(variant, stage)`` in the order to run them: each trained variant's ``stages`` it has (shared stages
-    once, under their owner), then ``eval`` of the variants that train nothing (the control after its model)."""
-    from aligncap_lib.variants import get_variant
-
-    plan: list[tuple[str, str]] = []
-    for name in variants:
-        v = get_variant(name)
-        if v.kind == "lm":
-            plan += [(v.owner(s), s) for s in v.stages if s in stages and (v.owner(s), s) not in plan]
-    plan += [(n, "eval") for n in variants if get_variant(n).kind != "lm"]
-    return plan
-
-
-def train_variants(
-    layout: Any,
-    variants: list[str] | tuple[str, ...],
-    seeds: list[int] | tuple[int, ...],
-    preset: str | None = None,
-    *,
-    stages: tuple[str, ...] = ("sft", "kd"),
-    configs: StageConfigs | None = None,
-) -> dict[tuple[str, str, int], Path]:
-    """Run :func:`stage_plan` for every seed (cached stages are reused): ``{(variant, stage, seed): folder}``.
-
-    The text teacher is trained (or reused) first. Non-trained variants are evaluated per seed too: their
-    captions do not depend on a model, but ``trivial_random`` draws and the control's model do. ``configs``:
-    :class:`StageConfigs`, default the preset's; with them the teacher must already exist.
-    """
-    _register_later_stages()
-    if configs is None:
-        train_teacher(layout, preset=preset)
-    out: dict[tuple[str, str, int], Path] = {}
-    for seed in seeds:
-        for variant, stage in stage_plan(variants, stages):
-            out[(variant, stage, seed)] = STAGES[stage](
-                layout, variant, seed, preset or layout.preset, configs=configs
-            )
-    return out
-
-
-register_stage("teacher", train_teacher)
-register_stage(
-    "sft",
-    lambda layout, variant, seed, preset=None, **kw: train_student(
-        layout, variant, seed, preset, stage="sft", **kw
-    ),
-)
-register_stage(
-    "kd",
-    lambda layout, variant, seed, preset=None, **kw: train_student(
-        layout, variant, seed, preset, stage="kd", **kw
-    ),
-)
-
-
-def _register_later_stages() -> None:
-    """Stages defined by later modules (``eval`` of the non-LM variants; ``po`` by the PO issue)."""
-    import importlib
-    import importlib.util
-
-    for module in ("aligncap_lib.variant_evaluation", "aligncap_lib.po_regularization"):
-        if importlib.util.find_spec(module) is not None:
-            mod = importlib.import_module(module)
-            for name, fn in getattr(mod, "TRAIN_STAGES", {}).items():
-                register_stage(name, fn)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _register_later_stages()
-    parser.add_argument("--stage", required=True, choices=sorted(STAGES), help="which stage to train")
-    parser.add_argument("--variant", default="no_po", help="variant name (see aligncap_lib.variants)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", default=None, help="run folder (default runs/<preset>)")
-    parser.add_argument(
-        "--preset", default=None, help="smoke | cpu | paper (default: $ALIGNCAP_PRESET or cpu)"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """``aligncap train``; also under ``accelerate launch`` (README "Scale out"): every process trains, process 0
-    writes the stage (:func:`aligncap_lib.run_layout.run_stage`, :func:`train_student`)."""
-    from aligncap_lib.distributed import end_process_group, is_main_process, start_process_group
-    from aligncap_lib.reproducibility import configure_threads
-    from aligncap_lib.run_layout import RunLayout
-
-    configure_threads()
-    layout = RunLayout.for_preset(args.preset, args.work)
-    start_process_group(RuntimeConfig.for_preset(layout.preset).device)
-    out = STAGES[args.stage](layout, args.variant, args.seed, layout.preset)
-    end_process_group()  # not on an error: a barrier there would wait forever; the launcher stops the others
-    if is_main_process():
-        print(f"{args.stage} of {args.variant} seed {args.seed}: {out}")
-    return 0

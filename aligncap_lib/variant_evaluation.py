@@ -117,7 +117,3 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) ->
         config["decoding"] = decoding.settings()
     write_results(tmp / "results.json", {"evaluation": metrics}, config=config)
     return {"splits": sorted(metrics)}
-
-
-#: Read by :mod:`aligncap_lib.training` to extend ``aligncap train --stage``.
-TRAIN_STAGES = {"eval": evaluate_variant}

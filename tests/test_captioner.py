@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny_captioner import UNITS, fake_examples, tiny_model, tiny_tokenizer
 
-from aligncap_lib.caption_generation import generate_captions, speech_text_kl
+from aligncap_lib.caption_generation import generate_captions
 from aligncap_lib.caption_prompts import CaptionCollator, build_prompt, encode_example
 from aligncap_lib.captioner import (
     CaptionerConfig,
@@ -21,6 +21,7 @@ from aligncap_lib.captioner import (
     save_model,
     unit_token_ids,
 )
+from aligncap_lib.kd_regularization import speech_text_kl
 from aligncap_lib.kd_trainer import train, training_arguments
 
 

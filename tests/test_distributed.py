@@ -1,6 +1,6 @@
 """The distributed path: the shipped accelerate configs parse, and a 2-process DDP run of a few KD and DPO steps
 gives the losses and gradient norms of a single-process run with the same global batch (fp32, rtol 1e-4).
-Why they can be equal is in :mod:`aligncap_lib.distributed`'s docstring. Two bugs this test found are fixed: the
+Why they can be equal is in :mod:`aligncap_lib.distributed_check`'s docstring. Two bugs this test found are fixed: the
 KD loss lacked Trainer's x num_processes scale under DDP (loss and gradient halved), and trl's precomputed
 reference log-probs were cached per process (rank 1 could not read rank 0's file)."""
 
@@ -87,7 +87,7 @@ def smoke_work(tiny_corpus, tmp_path_factory):  # noqa: F811, ANN001, ANN201
 
 
 def _one_and_two(work: Path, repo: Path, mode: str) -> tuple[dict, dict]:
-    entry = ["-m", "aligncap_lib.distributed", mode, "--work", str(work), "--steps", str(STEPS),
+    entry = ["-m", "aligncap_lib.distributed_check", mode, "--work", str(work), "--steps", str(STEPS),
              "--global-batch", str(GLOBAL_BATCH)]  # fmt: skip
     rc, err = _run([sys.executable, *entry, "--out", str(work / f"{mode}_one.json")], repo)
     assert rc == 0, err

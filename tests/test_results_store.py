@@ -11,7 +11,7 @@ import pytest
 
 from aligncap_lib import bootstrap as bs
 from aligncap_lib.evaluation import EvaluationConfig, evaluate_captions
-from aligncap_lib.results_summary import load_results, read_result, save_result
+from aligncap_lib.result_store import load_results, read_result, save_result
 
 REFS = {
     "a": ["The speaker sounds angry, with a high pitch and a fast speaking rate."],

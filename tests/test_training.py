@@ -83,7 +83,7 @@ def test_shared_stage_and_cache(smoke_run) -> None:
 
 
 def test_summary_shape(smoke_run, monkeypatch) -> None:
-    from aligncap_lib import results_summary
+    from aligncap_lib import results_summary, stage_results
 
     layout, configs = smoke_run
     train_student(layout, "no_po", 0, stage="kd", configs=configs)
@@ -96,7 +96,7 @@ def test_summary_shape(smoke_run, monkeypatch) -> None:
     cell = summary["aggregate"]["no_po"]["test_zeroshot"]["en"]["cider"]
     assert cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
     assert "aligncap_full" in summary["aggregate"]  # reads no_po's shared KD stage until PO exists
-    assert Path(results_summary.final_stage_dir(layout, "aligncap_full", 0)).name == "kd"
+    assert Path(stage_results.final_stage_dir(layout, "aligncap_full", 0)).name == "kd"
 
 
 def test_refitted_speech_tokens_retrain_the_student(smoke_run) -> None:
@@ -137,7 +137,7 @@ def test_teacher_key_holds_the_unit_vocabulary() -> None:
 
 
 def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
-    from aligncap_lib.training import stage_plan
+    from aligncap_lib.experiment_grid import stage_plan
 
     plan = stage_plan(
         ["shuffled_speech", "no_po", "aligncap_full", "baseline_sft", "no_kd", "trivial_random"]
@@ -150,11 +150,12 @@ def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
 def test_grid_kl_intervals_and_quality_bar(smoke_run) -> None:
     """The notebook-05 path end to end at smoke scale: variants trained and evaluated per seed, the held-out KL
     over seeds, the quality bar's rows and a paired difference that is exactly zero against itself."""
-    from aligncap_lib import results_summary
-    from aligncap_lib.training import read_log, train_variants
+    from aligncap_lib import results_summary, stage_results
+    from aligncap_lib.experiment_grid import train_variants
+    from aligncap_lib.training import read_log
 
     layout, configs = smoke_run
-    ev = configs[3]
+    ev = configs.evaluation
     variants = ["trivial_random", "trivial_majority", "no_kd", "no_po", "shuffled_speech"]
     trained = train_variants(layout, variants, [0, 1], configs=configs)
     assert {(v, s) for v, s, _ in trained} == {("no_kd", "sft"), ("no_po", "kd"), ("trivial_random", "eval"),
@@ -165,7 +166,7 @@ def test_grid_kl_intervals_and_quality_bar(smoke_run) -> None:
     assert set(kl["per_seed"]) == {0, 1}
     rows = results_summary.quality_bar(layout, ev)
     assert len(rows) == 6 and all(isinstance(r["passed"], bool) for r in rows)
-    mine = results_summary.stage_results(layout, "no_po", "kd")
+    mine = stage_results.stage_results(layout, "no_po", "kd")
     same = results_summary.paired_over_seeds(mine, mine, "test_zeroshot", "en", "cider", ev)
     assert same["diff"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["n_seeds"] == 2
     table = results_summary.aggregate_table(
