@@ -1,56 +1,33 @@
-"""aligncap_lib: the library behind the AlignCap companion notebooks.
+"""aligncap_lib: the library behind the AlignCap companion notebooks (Liang, Shi, Chen, EMNLP 2024,
+arXiv 2410.19134).
 
-The modules, grouped by the stage of the paper (Liang, Shi, Chen, EMNLP 2024, arXiv 2410.19134) they implement.
-The first module of each group is the stage's public face (its config, its cached stage function, its
-``aligncap`` subcommand); the others are the concepts it is built from.
+One subpackage per stage of the paper's pipeline, in the order imports may go (a module imports only from its own
+subpackage and those before it; ``.importlinter`` checks this in CI). Each subpackage's ``__init__`` is its public
+face.
 
-Shared schema
-    ``attributes``: the slots (pitch level, pitch variation, rate, loudness, voice quality, emotion), their bins
-    and the measurement -> bin rules shared by the corpus labels and the acoustic analyzer.
+=============  ============================================================================  ========
+subpackage     what it holds                                                                  notebook
+=============  ============================================================================  ========
+``core``       stage configs and presets, the run folder and its stage cache, seeds and        00
+               results JSON, audio I/O, the manifest and the slot schema, process helpers
+``corpus``     the synthetic espeak-ng corpus (render, measure, verify, label, caption) and   01
+               the real SECap data
+``tokens``     speech tokens: the EnCodec codec, RVQ fitting, the units the LLM reads, the    02
+               probe
+``clues``      the emotion grammar parser (clues from captions) and the acoustic analyzer     03
+               (clues from audio)
+``evaluation`` BLEU@4, METEOR, ROUGE-L, CIDEr, slot metrics, hallucination, intervals         04
+``captioner``  the LM, its prompts, its inputs, decoding, the ablation variants               05
+``training``   the text teacher, KD-Regularization, the SFT and KD students, baselines        05
+``preference`` PO-Regularization: judges, preference pairs, DPO                               06
+``experiment`` the variant x seed grid and ``aligncap train``                                 05-07
+``export``     a trained variant as a shareable folder; captioning your own audio            09
+``analysis``   the summary over seeds and clips, ablations and claims                         05-07
+``figures``    every figure, drawn from ``results/``                                          08
+=============  ============================================================================  ========
 
-Speech corpus (notebook 01)
-    ``speech_corpus``; ``voices`` (espeak-ng voices), ``corpus_recipes`` (emotion recipes, rendering),
-    ``corpus_clip`` (render, measure, verify, label one clip), ``prosody`` (Praat measurement),
-    ``opensmile_check`` (the independent label check), ``degradations`` (the cross-domain split), ``captions``
-    (reference captions), ``manifest`` (the bring-your-own-data format), ``corpus_report``, ``corpus_plots``,
-    ``audio_io`` (reading, validating and resampling audio: the one place), ``secap`` (the real SECap data).
-
-Speech tokens (notebook 02)
-    ``speech_tokens``; ``speech_codec`` (EnCodec, pretrained loading, the safetensors artifact),
-    ``codebook_fitting`` (offline RVQ fitting), ``speech_units`` (how tokens enter the LLM), ``token_probe``,
-    ``tokenizer_comparison``, ``token_figures``.
-
-Emotion clues (notebook 03)
-    ``emotion_clues``; ``clue_grammar`` and ``clue_lexicon`` (the emotion grammar parser),
-    ``acoustic_analyzer`` (clues measured from audio), ``clue_quality``.
-
-Evaluation (notebook 04)
-    ``evaluation``; ``caption_tokens`` (tokenization), ``caption_metrics`` (pycocoevalcap), ``similarity``,
-    ``hallucination``, ``faithfulness``, ``bootstrap`` (intervals), ``peer_rows`` (SECap peer row, ceilings).
-
-Captioner and KD-Regularization (notebook 05)
-    ``training`` (``aligncap train``); ``captioner`` (LM, tokenizer, LoRA), ``caption_prompts``,
-    ``captioner_inputs``, ``caption_generation``, ``text_teacher``, ``kd_regularization`` (the divergence),
-    ``kd_trainer`` (the ``Trainer`` subclass), ``variants``, ``variant_evaluation``, ``results_summary``,
-    ``kd_figures``.
-
-PO-Regularization (notebook 06)
-    ``po_regularization`` (candidates, pairs, DPO; ``aligncap pairs``); ``preference_judges`` (the rubric judge
-    and the judge interface), ``llm_judge`` (an OpenAI-compatible judge), ``judge_checks`` (judges against the
-    synthetic truth and SECap), ``human_preferences`` (the file a lab fills in), ``po_figures``.
-
-Ablations and figures (notebooks 07, 08)
-    ``ablations`` (the runner and the claims), ``paper_figures`` (every figure from ``results/``).
-
-Caption your own audio (notebook 09)
-    ``inference`` (``aligncap caption``, ``Captioner``); ``model_export`` (``aligncap export``), ``model_card``,
-    ``model_integrity``; ``paper_figures`` draws notebook 08's figures with ``claim_figures``,
-    ``ablation_figures`` and ``caption_examples_figure``.
-
-Plumbing
-    ``presets`` (stage configs and presets), ``run_layout`` (paths and the stage cache), ``reproducibility``
-    (seeds, threads, snapshots, results JSON), ``reproduce`` (papermill), ``figures`` (the one figure helper),
-    ``cli`` (the ``aligncap`` command).
+Above them: ``cli`` (the ``aligncap`` command), ``reproduce`` (every notebook through papermill) and
+``distributed_check`` (a 2-process run of the KD and DPO stages against a 1-process one).
 """
 
 import warnings as _warnings

@@ -15,18 +15,30 @@ from collections.abc import Sequence
 
 #: name -> (module, one-line help). In pipeline order.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "corpus": ("aligncap_lib.speech_corpus", "generate and measure the synthetic emotional-speech corpus"),
+    "corpus": (
+        "aligncap_lib.corpus.speech_corpus",
+        "generate and measure the synthetic emotional-speech corpus",
+    ),
     "tokenize": (
-        "aligncap_lib.speech_tokens",
+        "aligncap_lib.tokens.speech_tokens",
         "fit the speech tokenizer, tokenize the corpus, probe the tokens",
     ),
-    "clues": ("aligncap_lib.emotion_clues", "parse emotional clues from captions or measure them from audio"),
-    "evaluate": ("aligncap_lib.evaluation", "score captions: BLEU, METEOR, ROUGE-L, CIDEr, hallucination"),
-    "train": ("aligncap_lib.experiment_grid", "train the text teacher, SFT, KD or PO stage of a variant"),
-    "pairs": ("aligncap_lib.po_regularization", "sample candidates, judge them and build preference pairs"),
-    "caption": ("aligncap_lib.inference", "caption your own audio files with an exported model"),
+    "clues": (
+        "aligncap_lib.clues.emotion_clues",
+        "parse emotional clues from captions or measure them from audio",
+    ),
+    "evaluate": (
+        "aligncap_lib.evaluation.scoring",
+        "score captions: BLEU, METEOR, ROUGE-L, CIDEr, hallucination",
+    ),
+    "train": ("aligncap_lib.experiment.grid", "train the text teacher, SFT, KD or PO stage of a variant"),
+    "pairs": (
+        "aligncap_lib.preference.po_regularization",
+        "sample candidates, judge them and build preference pairs",
+    ),
+    "caption": ("aligncap_lib.export.inference", "caption your own audio files with an exported model"),
     "export": (
-        "aligncap_lib.model_export",
+        "aligncap_lib.export.exporter",
         "export a trained variant as a shareable model folder (model card, checksums)",
     ),
     "reproduce": ("aligncap_lib.reproduce", "run the notebooks in order with papermill"),

@@ -1,6 +1,6 @@
 """Multi-process training of the KD and PO stages through accelerate, and the check that it changes nothing.
 
-The stages train with ``transformers.Trainer`` (KD: :class:`aligncap_lib.kd_trainer.CaptionTrainer`; PO: trl's
+The stages train with ``transformers.Trainer`` (KD: :class:`aligncap_lib.training.kd_trainer.CaptionTrainer`; PO: trl's
 ``DPOTrainer``), so ``accelerate launch`` distributes them without code of ours: DDP, DeepSpeed ZeRO-2/3 with
 the configs in ``configs/accelerate/``. This module's entry point runs a few KD and DPO steps on a run folder
 through exactly those trainers and writes the per-step losses of process 0::
@@ -34,12 +34,12 @@ The pipeline's own command runs the same way (README "Scale out")::
 
 Every process runs the stage; :func:`start_process_group` opens the process group first so that the stage
 bookkeeping can :func:`barrier`; process 0 alone writes a stage folder (the others build into private
-``.rank<k>`` scratch folders, deleted at the end: :func:`aligncap_lib.run_layout.run_stage`,
-:func:`aligncap_lib.training.train_student`); preference candidates are sampled and judged by process 0 alone.
+``.rank<k>`` scratch folders, deleted at the end: :func:`aligncap_lib.core.run_layout.run_stage`,
+:func:`aligncap_lib.training.stages.train_student`); preference candidates are sampled and judged by process 0 alone.
 A stage's ``batch_size`` is its global batch (:func:`per_device_batch`). Tested against a single-process run in
 ``tests/test_distributed.py``.
 
-The KD examples and model are built as :func:`aligncap_lib.training.train_student` builds them; DPO starts from the
+The KD examples and model are built as :func:`aligncap_lib.training.stages.train_student` builds them; DPO starts from the
 run's text teacher LM on *swapped-caption* pairs (chosen: the clip's reference caption, rejected: another
 clip's): not the pipeline's judged pairs, which need a trained student and sampling; for this check the
 pairs only need to be fixed and non-trivial.
@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aligncap_lib.distributed import end_process_group, per_device_batch, whole_batches, world
+from aligncap_lib.core.processes import end_process_group, per_device_batch, whole_batches, world
 
 MODES: tuple[str, ...] = ("kd", "dpo")
 
@@ -65,8 +65,8 @@ LOG_KEYS: tuple[str, ...] = ("step", "loss", "ce", "kl", "grad_norm", "learning_
 
 
 def _configs(layout: Any) -> tuple[Any, Any, Any]:
-    from aligncap_lib.po_regularization import POConfig
-    from aligncap_lib.training import StageConfigs
+    from aligncap_lib.preference.po_regularization import POConfig
+    from aligncap_lib.training.stages import StageConfigs
 
     configs = StageConfigs.for_preset(layout.preset)
     return configs, configs.kd, POConfig.for_preset(layout.preset)
@@ -74,12 +74,12 @@ def _configs(layout: Any) -> tuple[Any, Any, Any]:
 
 def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[dict[str, list[int]]]]:
     """``(LoRA student, tokenizer, encoded train examples)`` of stage ``kd`` of ``variant``, built as
-    :func:`aligncap_lib.training.train_student` builds them, with LoRA dropout 0 (module docstring)."""
-    from aligncap_lib import captioner_inputs
-    from aligncap_lib.caption_prompts import encode_example
-    from aligncap_lib.captioner import attach_lora, load_model, unit_token_ids
-    from aligncap_lib.reproducibility import seed_everything
-    from aligncap_lib.variants import clip_examples, get_variant
+    :func:`aligncap_lib.training.stages.train_student` builds them, with LoRA dropout 0 (module docstring)."""
+    from aligncap_lib.captioner import inputs
+    from aligncap_lib.captioner.model import attach_lora, load_model, unit_token_ids
+    from aligncap_lib.captioner.prompts import encode_example
+    from aligncap_lib.captioner.variants import clip_examples, get_variant
+    from aligncap_lib.core.reproducibility import seed_everything
 
     configs, _, _ = _configs(layout)
     cap = configs.captioner
@@ -89,9 +89,9 @@ def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[di
     seed_everything(seed)
     records = layout.records()
     base, tok = load_model(layout.teacher / "model")
-    vocab = captioner_inputs.unit_vocabulary(layout)
-    units = captioner_inputs.unit_texts(layout, records)
-    measured = captioner_inputs.acoustic_clues(records)
+    vocab = inputs.unit_vocabulary(layout)
+    units = inputs.unit_texts(layout, records)
+    measured = inputs.acoustic_clues(records)
     model = attach_lora(base, unit_token_ids(tok, vocab), dataclasses.replace(configs.lora, dropout=0.0))
     train = [r for r in records if r["split"] == "train"]
     examples = clip_examples(train, v, units=units, measured=measured,
@@ -105,8 +105,8 @@ def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[di
 def run_kd(
     layout: Any, out_dir: Path, *, steps: int, global_batch: int, seed: int, variant: str
 ) -> list[Any]:
-    """``steps`` KD steps through :func:`aligncap_lib.kd_trainer.train`; returns Trainer's log history."""
-    from aligncap_lib.kd_trainer import train, training_arguments
+    """``steps`` KD steps through :func:`aligncap_lib.training.kd_trainer.train`; returns Trainer's log history."""
+    from aligncap_lib.training.kd_trainer import train, training_arguments
 
     configs, kd, _ = _configs(layout)
     sched = configs.schedule
@@ -123,13 +123,13 @@ def run_kd(
 def swapped_pairs(layout: Any, variant: str) -> list[dict[str, str]]:
     """One pair per ``train`` clip in trl's format: the student's speech prompt, its first reference caption as
     chosen and the next same-language clip's caption as rejected (skipped where the two are equal)."""
-    from aligncap_lib import captioner_inputs
-    from aligncap_lib.caption_prompts import example_prompt
-    from aligncap_lib.variants import clip_examples, get_variant
+    from aligncap_lib.captioner import inputs
+    from aligncap_lib.captioner.prompts import example_prompt
+    from aligncap_lib.captioner.variants import clip_examples, get_variant
 
     records = [r for r in layout.records() if r["split"] == "train"]
-    units = captioner_inputs.unit_texts(layout, records)
-    measured = captioner_inputs.acoustic_clues(records)
+    units = inputs.unit_texts(layout, records)
+    measured = inputs.acoustic_clues(records)
     examples = clip_examples(records, get_variant(variant), units=units, measured=measured, captions_per_clip=1,
                              teacher=None)  # fmt: skip
     pairs = []
@@ -159,10 +159,10 @@ def dpo_start(layout: Any) -> Path:
 def run_dpo(
     layout: Any, out_dir: Path, *, steps: int, global_batch: int, seed: int, variant: str
 ) -> list[Any]:
-    """``steps`` DPO steps through :func:`aligncap_lib.po_regularization.dpo_train` (the PO stage's
+    """``steps`` DPO steps through :func:`aligncap_lib.preference.po_regularization.dpo_train` (the PO stage's
     DPOConfig/DPOTrainer) on :func:`swapped_pairs`; returns trl's per-step log."""
-    from aligncap_lib.po_regularization import dpo_train
-    from aligncap_lib.reproducibility import seed_everything
+    from aligncap_lib.core.reproducibility import seed_everything
+    from aligncap_lib.preference.po_regularization import dpo_train
 
     configs, _, po = _configs(layout)
     po = dataclasses.replace(po, steps=steps, batch_size=per_device_batch(global_batch, world()[1]),
@@ -182,8 +182,8 @@ def run(
 ) -> dict[str, Any]:  # fmt: skip
     """Run ``modes`` in order; process 0 writes ``out`` (JSON: ``num_processes``, ``global_batch``,
     ``per_device_batch``, ``steps``, and per mode a list of per-step logs with :data:`LOG_KEYS`). Returns it."""
-    from aligncap_lib.reproducibility import configure_threads, write_json
-    from aligncap_lib.run_layout import RunLayout
+    from aligncap_lib.core.reproducibility import configure_threads, write_json
+    from aligncap_lib.core.run_layout import RunLayout
 
     unknown = [m for m in modes if m not in RUNNERS]
     if unknown or not modes:
@@ -208,7 +208,7 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m aligncap_lib.distributed", description=__doc__.split("\n")[0]
+        prog="python -m aligncap_lib.core.processes", description=__doc__.split("\n")[0]
     )
     parser.add_argument("modes", nargs="+", choices=MODES, help="kd, dpo or both, run in this order")
     parser.add_argument(

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aligncap_lib.presets import PRESET_ENV, resolve_preset
-from aligncap_lib.reproducibility import ROOT_ENV, repo_root, write_json
-from aligncap_lib.run_layout import RunLayout
+from aligncap_lib.core.presets import PRESET_ENV, resolve_preset
+from aligncap_lib.core.reproducibility import ROOT_ENV, repo_root, write_json
+from aligncap_lib.core.run_layout import RunLayout
 
 KERNEL = "aligncap"
 

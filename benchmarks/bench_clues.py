@@ -20,10 +20,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from aligncap_lib import clue_grammar, emotion_clues
-from aligncap_lib.attributes import ACOUSTIC_SLOTS, SLOT_BINS
-from aligncap_lib.captions import compose_captions
-from aligncap_lib.reproducibility import repo_root
+from aligncap_lib.clues import clue_grammar, emotion_clues
+from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, SLOT_BINS
+from aligncap_lib.core.reproducibility import repo_root
+from aligncap_lib.corpus.reference_captions import compose_captions
 
 
 def corpus_captions(lang: str, n: int, seed: int) -> list[str]:
@@ -42,9 +42,9 @@ def fixture_captions(lang: str) -> list[str]:
 
 
 def old_parse_claims(commit: str) -> Callable[[str, str], list]:
-    """``parse_claims`` of ``aligncap_lib/clue_grammar.py`` at ``commit`` (read with git show)."""
+    """``parse_claims`` of ``aligncap_lib/clues/clue_grammar.py`` at ``commit`` (read with git show)."""
     src = subprocess.run(
-        ["git", "show", f"{commit}:aligncap_lib/clue_grammar.py"],
+        ["git", "show", f"{commit}:aligncap_lib/clues/clue_grammar.py"],
         cwd=repo_root(),
         check=True,
         capture_output=True,

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aligncap_lib.speech_corpus import CorpusConfig, build_corpus
+from aligncap_lib.corpus.speech_corpus import CorpusConfig, build_corpus
 
 
 def main() -> None:

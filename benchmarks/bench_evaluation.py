@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="sentence-encoder BLAS threads")
     args = parser.parse_args()
 
-    from aligncap_lib.evaluation import EvaluationConfig, compute_intervals, evaluate_captions
+    from aligncap_lib.evaluation.scoring import EvaluationConfig, compute_intervals, evaluate_captions
 
     cfg = EvaluationConfig(encoder_threads=args.threads)
     t0 = time.perf_counter()
@@ -68,7 +68,7 @@ def main() -> None:
 
     refs, hyps = make_set(args.n, args.lang, seed=1)
     # The clue parser (issue 5) is timed on its own: it is the slowest part and is cached per unique caption.
-    from aligncap_lib.hallucination import parse_claims
+    from aligncap_lib.evaluation.hallucination import parse_claims
 
     texts = sorted({*hyps.values(), *(r for rs in refs.values() for r in rs)})
     t0 = time.perf_counter()

@@ -22,8 +22,8 @@ def one(mode: str, steps: int, batch: int, threads: int) -> dict[str, float]:
 
     import torch
 
-    from aligncap_lib.captioner import CaptionerConfig, LoRAConfig, attach_lora, build_model
-    from aligncap_lib.kd_regularization import caption_logits, divergence
+    from aligncap_lib.captioner.model import CaptionerConfig, LoRAConfig, attach_lora, build_model
+    from aligncap_lib.training.kd_regularization import caption_logits, divergence
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

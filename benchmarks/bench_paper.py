@@ -72,11 +72,11 @@ def main() -> None:
     import transformers
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from aligncap_lib.captioner import LoRAConfig, RuntimeConfig, attach_lora, torch_dtype
-    from aligncap_lib.distributed import use_cpu
-    from aligncap_lib.kd_regularization import KDConfig
-    from aligncap_lib.kd_trainer import CaptionTrainer, ScheduleConfig, training_arguments
-    from aligncap_lib.po_regularization import POConfig
+    from aligncap_lib.captioner.model import LoRAConfig, RuntimeConfig, attach_lora, torch_dtype
+    from aligncap_lib.core.processes import use_cpu
+    from aligncap_lib.preference.po_regularization import POConfig
+    from aligncap_lib.training.kd_regularization import KDConfig
+    from aligncap_lib.training.kd_trainer import CaptionTrainer, ScheduleConfig, training_arguments
 
     torch.set_num_threads(a.threads)
     cap, kd, po = (

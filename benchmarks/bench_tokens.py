@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
-from aligncap_lib import codebook_fitting, speech_codec
-from aligncap_lib.reproducibility import configure_threads
-from aligncap_lib.speech_tokens import SpeechTokensConfig, units_to_text
+from aligncap_lib.core.reproducibility import configure_threads
+from aligncap_lib.tokens import codebook_fitting, speech_codec
+from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, units_to_text
 
 
 def stand_in_clip(seconds: float, rng: np.random.Generator) -> np.ndarray:

@@ -22,6 +22,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
-    from aligncap_lib.reproducibility import repo_root
+    from aligncap_lib.core.reproducibility import repo_root
 
     return repo_root()

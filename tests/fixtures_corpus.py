@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aligncap_lib.run_layout import RunLayout
-from aligncap_lib.speech_corpus import CorpusConfig, ensure_corpus
+from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.corpus.speech_corpus import CorpusConfig, ensure_corpus
 
 TINY = {
     "n_train": 12,

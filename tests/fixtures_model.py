@@ -19,13 +19,13 @@ from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 @pytest.fixture(scope="session")
 def smoke_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:  # noqa: F811
     """``layout``, ``stage`` (the trained ``kd`` folder), ``records`` (the manifest), ``export`` (its export)."""
-    from aligncap_lib.evaluation import EvaluationConfig
-    from aligncap_lib.kd_trainer import ScheduleConfig
-    from aligncap_lib.model_export import export_variant
-    from aligncap_lib.run_layout import RunLayout
-    from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
-    from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
-    from aligncap_lib.training import StageConfigs, train_student
+    from aligncap_lib.core.run_layout import RunLayout
+    from aligncap_lib.evaluation.scoring import EvaluationConfig
+    from aligncap_lib.export.exporter import export_variant
+    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
+    from aligncap_lib.training.kd_trainer import ScheduleConfig
+    from aligncap_lib.training.stages import StageConfigs, train_student
+    from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
 
     work = tmp_path_factory.mktemp("model_run")
     shutil.copytree(tiny_corpus, work / "corpus")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aligncap_lib.ablations import CLAIMS, KL_CLAIM, AblationConfig, _verdict, claims
-from aligncap_lib.evaluation import EvaluationConfig
-from aligncap_lib.run_layout import RunLayout
+from aligncap_lib.analysis.ablations import CLAIMS, KL_CLAIM, AblationConfig, _verdict, claims
+from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.evaluation.scoring import EvaluationConfig
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_config_validates() -> None:
 
 
 def test_later_seeds_score_the_claim_split_only() -> None:
-    from aligncap_lib.training import StageConfigs
+    from aligncap_lib.training.stages import StageConfigs
 
     cfg = AblationConfig(seeds=(0, 1, 2))
     base = StageConfigs.for_preset("cpu")
@@ -62,7 +62,7 @@ def test_claims_on_an_empty_run_are_listed_as_missing(tmp_path) -> None:
 
 
 def test_clue_source_comparison_on_an_empty_run_is_missing(tmp_path) -> None:
-    from aligncap_lib.ablations import clue_source_comparison
+    from aligncap_lib.analysis.ablations import clue_source_comparison
 
     rows = clue_source_comparison(
         RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)), EvaluationConfig(n_bootstrap=20)
@@ -71,7 +71,8 @@ def test_clue_source_comparison_on_an_empty_run_is_missing(tmp_path) -> None:
 
 
 def test_secap_dev_rows_without_data_say_why(tmp_path, monkeypatch) -> None:
-    from aligncap_lib import ablations, peer_rows
+    from aligncap_lib.analysis import ablations
+    from aligncap_lib.evaluation import peer_rows
 
     monkeypatch.setattr(peer_rows, "find_secap_dir", lambda path=None: None)
     out = ablations.secap_dev_rows(RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aligncap_lib.acoustic_analyzer import (
+from aligncap_lib.clues.acoustic_analyzer import (
     FEATURES,
     AnalyzerNorms,
     analyze,
@@ -19,8 +19,8 @@ from aligncap_lib.acoustic_analyzer import (
     fit_norms,
     speaker_baseline,
 )
-from aligncap_lib.attributes import SLOTS
-from aligncap_lib.voices import FAMILY_F0_NORM_HZ
+from aligncap_lib.core.attributes import SLOTS
+from aligncap_lib.corpus.voices import FAMILY_F0_NORM_HZ
 
 
 def fake_records(n: int = 60, seed: int = 0) -> list[dict]:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aligncap_lib.audio_io import AudioError, read_audio, read_many, resample, validate_waveform, write_wav
+from aligncap_lib.core.audio_io import (
+    AudioError,
+    read_audio,
+    read_many,
+    resample,
+    validate_waveform,
+    write_wav,
+)
 
 
 def _tone(sr: int = 16000, seconds: float = 0.5, hz: float = 220.0) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aligncap_lib import bootstrap as bs
-from aligncap_lib.caption_metrics import bleu_from_stats
+from aligncap_lib.evaluation import bootstrap as bs
+from aligncap_lib.evaluation.ngram_metrics import bleu_from_stats
 
 
 def _values(n, seed=0):

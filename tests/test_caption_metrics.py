@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aligncap_lib.caption_metrics import bleu_from_stats, meteor_from_stats, score_ngrams, spice_status
-from aligncap_lib.caption_tokens import tokenize_captions
-from aligncap_lib.peer_rows import find_secap_dir, read_secap_results
+from aligncap_lib.evaluation.ngram_metrics import (
+    bleu_from_stats,
+    meteor_from_stats,
+    score_ngrams,
+    spice_status,
+)
+from aligncap_lib.evaluation.peer_rows import find_secap_dir, read_secap_results
+from aligncap_lib.evaluation.segmentation import tokenize_captions
 
 EN_REFS = {
     "a": ["the man speaks fast and loud", "an angry man shouts quickly"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aligncap_lib.caption_tokens import (
+from aligncap_lib.evaluation.segmentation import (
     ptb_tokenize,
     tokenization_name,
     tokenize_captions,

@@ -9,9 +9,8 @@ import pytest
 import torch
 from tiny_captioner import UNITS, fake_examples, tiny_model, tiny_tokenizer
 
-from aligncap_lib.caption_generation import generate_captions
-from aligncap_lib.caption_prompts import CaptionCollator, build_prompt, encode_example
-from aligncap_lib.captioner import (
+from aligncap_lib.captioner.generation import generate_captions
+from aligncap_lib.captioner.model import (
     CaptionerConfig,
     LoRAConfig,
     attach_lora,
@@ -21,8 +20,9 @@ from aligncap_lib.captioner import (
     save_model,
     unit_token_ids,
 )
-from aligncap_lib.kd_regularization import speech_text_kl
-from aligncap_lib.kd_trainer import train, training_arguments
+from aligncap_lib.captioner.prompts import CaptionCollator, build_prompt, encode_example
+from aligncap_lib.training.kd_regularization import speech_text_kl
+from aligncap_lib.training.kd_trainer import train, training_arguments
 
 
 def _lora(model):
@@ -172,7 +172,7 @@ def test_generation_strategies_and_save_load(tmp_path: Path) -> None:
 def test_paper_path_loads_a_saved_causal_lm(tmp_path: Path) -> None:
     save_model(tiny_model(), tiny_tokenizer(), tmp_path / "hub")
     cfg = CaptionerConfig(base_model=str(tmp_path / "hub"))
-    from aligncap_lib.captioner import load_base_tokenizer
+    from aligncap_lib.captioner.model import load_base_tokenizer
 
     tok = load_base_tokenizer(cfg, [], [*UNITS, "<su_new>"])
     model = build_model(cfg, tok)
@@ -195,7 +195,7 @@ def test_speech_text_kl_uses_the_adapter_disabled_base_as_teacher() -> None:
 
 
 def test_config_validates() -> None:
-    from aligncap_lib.caption_generation import DecodingConfig
+    from aligncap_lib.captioner.generation import DecodingConfig
 
     with pytest.raises(ValueError, match="strategy"):
         DecodingConfig(strategy="nucleus")
@@ -210,7 +210,7 @@ def test_config_validates() -> None:
 def test_generation_reads_exactly_the_training_prompt(lang: str, view: str, role: str) -> None:
     """The teacher gate generates from the prompt it was trained on: same ids (no BOS, no extra space), the
     caption following ``Caption:``/``描述：`` directly (issue 7: a gate at 0.30 was checked against this)."""
-    from aligncap_lib.caption_prompts import example_prompt
+    from aligncap_lib.captioner.prompts import example_prompt
 
     tok = tiny_tokenizer()
     for ex in fake_examples(6, lang=lang):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aligncap_lib.captions import UNMARKED, all_strings, compose_captions, load_phrases, partition_for_split
+from aligncap_lib.corpus.reference_captions import (
+    UNMARKED,
+    all_strings,
+    compose_captions,
+    load_phrases,
+    partition_for_split,
+)
 
 ATTRS = {
     "pitch_level": "high",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aligncap_lib import clue_quality as cq
+from aligncap_lib.clues import clue_quality as cq
 
 
 def _record(split: str = "test_zeroshot", lang: str = "en") -> dict:

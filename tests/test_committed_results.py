@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aligncap_lib.results_summary import result_hashes
+from aligncap_lib.analysis.results_summary import result_hashes
 
 SUMMARY = Path(__file__).resolve().parents[1] / "results" / "cpu" / "summary.json"
 
@@ -34,7 +34,7 @@ def test_committed_cpu_summary_matches_the_code() -> None:
 
 
 def test_the_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aligncap_lib import presets
+    from aligncap_lib.core import presets
 
     before = result_hashes("cpu")
     monkeypatch.setitem(presets.PRESETS, "cpu", {"schedule": {"steps": 151}})

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aligncap_lib.distributed import per_device_batch, whole_batches
+from aligncap_lib.core.processes import per_device_batch, whole_batches
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 STEPS, GLOBAL_BATCH = 3, 4
@@ -72,10 +72,10 @@ def _run(cmd: list[str], repo: Path) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def smoke_work(tiny_corpus, tmp_path_factory):  # noqa: F811, ANN001, ANN201
     """A smoke run folder with the inputs both runs read: corpus, speech tokens, text teacher."""
-    from aligncap_lib.captioner import CaptionerConfig
-    from aligncap_lib.run_layout import RunLayout
-    from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
-    from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
+    from aligncap_lib.captioner.model import CaptionerConfig
+    from aligncap_lib.core.run_layout import RunLayout
+    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
+    from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
 
     work = tmp_path_factory.mktemp("distributed_run")
     shutil.copytree(tiny_corpus, work / "corpus")
@@ -144,9 +144,9 @@ def test_aligncap_train_under_accelerate_equals_one_process(smoke_work, repo, tm
     """`aligncap train --stage kd` and `--stage po` launched on 2 processes: every process trains, process 0
     alone writes the stage folders (no race, no scratch folder left), and the training logs equal a
     single-process run's (the stage's batch is the global batch) within the first epoch."""
-    from aligncap_lib.kd_trainer import ScheduleConfig
-    from aligncap_lib.manifest import read_manifest
-    from aligncap_lib.po_regularization import POConfig
+    from aligncap_lib.core.manifest import read_manifest
+    from aligncap_lib.preference.po_regularization import POConfig
+    from aligncap_lib.training.kd_trainer import ScheduleConfig
 
     one, two = tmp_path / "one", tmp_path / "two"
     shutil.copytree(smoke_work, one, symlinks=True)

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aligncap_lib.attributes import SLOT_BINS, SLOTS
-from aligncap_lib.clue_grammar import parse_claims, parse_run
-from aligncap_lib.clue_lexicon import build_lexicon, load_lexicon, tokens
-from aligncap_lib.emotion_clues import (
+from aligncap_lib.clues.clue_grammar import parse_claims, parse_run
+from aligncap_lib.clues.clue_lexicon import build_lexicon, load_lexicon, tokens
+from aligncap_lib.clues.emotion_clues import (
     ClueParse,
     CluesConfig,
     acoustic_prompt,
@@ -21,6 +20,7 @@ from aligncap_lib.emotion_clues import (
     select_clues,
     slot_prf,
 )
+from aligncap_lib.core.attributes import SLOT_BINS, SLOTS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aligncap_lib.cli import main
-from aligncap_lib.evaluation import EvaluationConfig, compare, evaluate_captions, over_seeds
+from aligncap_lib.evaluation.scoring import EvaluationConfig, compare, evaluate_captions, over_seeds
 
 EN_REFS = {
     "a": ["the man speaks fast and loud", "an angry man shouts quickly"],
@@ -122,7 +122,7 @@ def test_config_validates():
 
 @pytest.mark.secap
 def test_secap_peer_row_beats_its_shuffled_baseline():
-    from aligncap_lib.peer_rows import find_secap_dir, secap_peer_row
+    from aligncap_lib.evaluation.peer_rows import find_secap_dir, secap_peer_row
 
     if find_secap_dir() is None:
         pytest.skip("secap-dev not found (../shared/secap-dev or $SECAP_DIR)")
@@ -134,7 +134,7 @@ def test_secap_peer_row_beats_its_shuffled_baseline():
 
 
 def test_reference_ceiling_scores_each_reference_against_the_others():
-    from aligncap_lib.peer_rows import leave_one_out_pairs, reference_ceiling
+    from aligncap_lib.evaluation.peer_rows import leave_one_out_pairs, reference_ceiling
 
     records = [
         {

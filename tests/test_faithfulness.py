@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aligncap_lib import faithfulness as f
+from aligncap_lib.evaluation import faithfulness as f
 
 TH = f.FaithfulnessThresholds()
 GOOD_EN = "The speaker sounds angry, with a high pitch and a fast, loud delivery."

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from aligncap_lib import hallucination as h
+from aligncap_lib.evaluation import hallucination as h
 
 TRUTH = {
     "pitch_level": "high",
@@ -95,8 +95,8 @@ def test_misaligned_inputs_are_refused():
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("aligncap_lib.emotion_clues") is None,
-    reason="the clue parser (aligncap_lib.emotion_clues, issue 5) has not landed yet",
+    importlib.util.find_spec("aligncap_lib.clues.emotion_clues") is None,
+    reason="the clue parser (aligncap_lib.clues.emotion_clues, issue 5) has not landed yet",
 )
 def test_parse_claims_wrapper_reads_slots_from_captions():
     claims, descriptors = h.parse_claims(["The speaker talks very fast in a loud, angry voice."], "en")
@@ -112,8 +112,8 @@ def test_conflicting_claim_counts_as_mentioned_and_wrong_and_makes_a_reference_u
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("aligncap_lib.emotion_clues") is None,
-    reason="the clue parser (aligncap_lib.emotion_clues, issue 5) has not landed yet",
+    importlib.util.find_spec("aligncap_lib.clues.emotion_clues") is None,
+    reason="the clue parser (aligncap_lib.clues.emotion_clues, issue 5) has not landed yet",
 )
 def test_slot_ratios_on_hand_made_captions_against_reference_clues():
     ratios, n_clues = h.slot_ratios(

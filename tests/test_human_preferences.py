@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aligncap_lib.human_preferences import HUMAN_PROTOCOL, load_human_preferences
+from aligncap_lib.preference.human_preferences import HUMAN_PROTOCOL, load_human_preferences
 
 
 def write(tmp_path, rows):

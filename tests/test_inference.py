@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 from aligncap_lib import cli
-from aligncap_lib.attributes import SLOTS
-from aligncap_lib.audio_io import AudioError, resample
-from aligncap_lib.inference import Captioner
+from aligncap_lib.core.attributes import SLOTS
+from aligncap_lib.core.audio_io import AudioError, resample
+from aligncap_lib.export.inference import Captioner
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 from tests.fixtures_model import smoke_model  # noqa: F401  (session fixture)
 
@@ -132,7 +132,7 @@ def test_bad_inputs_are_named(captioner, clips) -> None:
 
 
 def test_clue_sources(captioner, clips) -> None:
-    from aligncap_lib.caption_prompts import example_prompt
+    from aligncap_lib.captioner.prompts import example_prompt
 
     measured, _ = captioner.example(clips[0])
     assert captioner.default_clues == "acoustic" and set(measured.student_clues) == set(SLOTS)
@@ -147,7 +147,7 @@ def test_clue_sources(captioner, clips) -> None:
 
 
 def test_secap_dev_files(captioner) -> None:
-    from aligncap_lib.secap import find_secap_dir
+    from aligncap_lib.corpus.secap import find_secap_dir
 
     root = find_secap_dir()
     if root is None:
@@ -177,7 +177,7 @@ def test_a_generation_failure_loses_only_its_item(captioner, clips, monkeypatch)
 def test_inference_reads_the_units_of_the_tokenize_stage(smoke_model, captioner) -> None:  # noqa: F811
     """A corpus clip captioned from its file reads exactly the units the evaluation read (both encode each clip
     alone; issue 4: the padded batches of the old tokenize stage changed about a third of a clip's units)."""
-    from aligncap_lib.speech_tokens import load_units
+    from aligncap_lib.tokens.speech_tokens import load_units
 
     stage_units = load_units(smoke_model.layout.tokens)
     recs = [r for r in smoke_model.records if r["id"] in stage_units][:12]

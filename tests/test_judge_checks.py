@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aligncap_lib import judge_checks as jc
-from aligncap_lib.preference_judges import JudgeScore, RubricJudge
-from aligncap_lib.secap import find_secap_dir
+from aligncap_lib.corpus.secap import find_secap_dir
+from aligncap_lib.preference import judge_checks as jc
+from aligncap_lib.preference.judges import JudgeScore, RubricJudge
 from tests.test_preference_judges import FakeEncoder
 
 TRUTH = {"c1": {"emotion": "angry", "loudness": "loud", "rate": "normal"}, "c2": {"emotion": "sad"}}

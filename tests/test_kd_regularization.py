@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aligncap_lib.kd_regularization import KDConfig, caption_logits, divergence
+from aligncap_lib.training.kd_regularization import KDConfig, caption_logits, divergence
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 KINDS = [("forward_kl", 0.5), ("reverse_kl", 0.5), ("jsd", 0.5), ("jsd", 0.1), ("jsd", 0.9)]

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aligncap_lib.llm_judge import (
+from aligncap_lib.preference.judges import ClipContext, make_judge
+from aligncap_lib.preference.llm_judge import (
     ENV_API_KEY,
     ENV_BASE_URL,
     ENV_MODEL,
@@ -20,7 +21,6 @@ from aligncap_lib.llm_judge import (
     judge_prompt,
     parse_scores,
 )
-from aligncap_lib.preference_judges import ClipContext, make_judge
 
 KEY = "sk-test-SECRET-7f3a9"
 GOOD = '{"factuality": 10, "faithfulness": 7, "similarity": 1}'

@@ -12,9 +12,9 @@ import pytest
 import torch
 import yaml
 
-from aligncap_lib import model_export
-from aligncap_lib.inference import Captioner
-from aligncap_lib.model_export import ExportError, export_model, export_variant, verify_export
+from aligncap_lib.export import exporter
+from aligncap_lib.export.exporter import ExportError, export_model, export_variant, verify_export
+from aligncap_lib.export.inference import Captioner
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 from tests.fixtures_model import smoke_model  # noqa: F401  (session fixture)
 
@@ -47,7 +47,7 @@ def test_export_round_trip_same_weights_units_clues_and_captions(smoke_model, ex
         ]
     # the smoke student writes one caption per language, so check below the argmax: its next-token logits
     # depend on the clip, and are bit-identical before and after export
-    from aligncap_lib.caption_prompts import example_prompt
+    from aligncap_lib.captioner.prompts import example_prompt
 
     logits = {}
     for name, cap in (("before", before), ("after", exported)):
@@ -67,12 +67,12 @@ def test_export_round_trip_same_weights_units_clues_and_captions(smoke_model, ex
 
 def test_exported_model_reproduces_the_evaluation_captions(smoke_model, exported) -> None:  # noqa: F811
     """From the evaluation's own examples (its units and clues), the export writes the stage's stored hyps."""
-    from aligncap_lib import captioner_inputs
-    from aligncap_lib.variants import clip_examples, get_variant
+    from aligncap_lib.captioner import inputs
+    from aligncap_lib.captioner.variants import clip_examples, get_variant
 
     m = smoke_model
-    units = captioner_inputs.unit_texts(m.layout, m.records)
-    measured = captioner_inputs.acoustic_clues(m.records)
+    units = inputs.unit_texts(m.layout, m.records)
+    measured = inputs.acoustic_clues(m.records)
     for lang in ("en", "zh"):
         recs = _test_clips(m, lang)
         ex = clip_examples(recs, get_variant("no_po"), units=units, measured=measured, captions_per_clip=1,
@@ -87,11 +87,11 @@ def test_export_folder_card_and_metrics(smoke_model) -> None:  # noqa: F811
     assert {"README.md", "checksums.json", "aligncap.json", "metrics.json", "analyzer_norms.json",
             "model.safetensors", "config.json", "speech_tokenizer/codec.safetensors",
             "speech_tokenizer/config.json"} <= files  # fmt: skip
-    assert not [f for f in files if Path(f).suffix in model_export.PICKLE_SUFFIXES]
+    assert not [f for f in files if Path(f).suffix in exporter.PICKLE_SUFFIXES]
     sums = json.loads((out / "checksums.json").read_text())["sha256"]
     assert set(sums) == files - {"checksums.json"}
     # the whole fitted codec, byte for byte
-    assert sums["speech_tokenizer/codec.safetensors"] == model_export.sha256_file(
+    assert sums["speech_tokenizer/codec.safetensors"] == exporter.sha256_file(
         smoke_model.layout.tokens / "codec.safetensors"
     )
     info = json.loads((out / "aligncap.json").read_text())
@@ -162,7 +162,7 @@ def test_editing_the_card_needs_resealing(copy: Path) -> None:
     (copy / "notes.txt").write_text("hello")
     with pytest.raises(ExportError):
         verify_export(copy)
-    model_export.write_checksums(copy)
+    exporter.write_checksums(copy)
     assert "notes.txt" in verify_export(copy)
 
 
@@ -182,7 +182,9 @@ def test_a_pickled_stage_is_not_exported(smoke_model, tmp_path) -> None:  # noqa
 def test_export_command(smoke_model, tmp_path, monkeypatch, capsys) -> None:  # noqa: F811
     from aligncap_lib import cli
 
-    monkeypatch.setitem(cli.SUBCOMMANDS, "export", ("aligncap_lib.model_export", "export a trained variant"))
+    monkeypatch.setitem(
+        cli.SUBCOMMANDS, "export", ("aligncap_lib.export.exporter", "export a trained variant")
+    )
     work = str(smoke_model.layout.work)
     assert cli.main(["export", "--work", work, "--preset", "smoke", "--out", str(tmp_path / "e")]) == 0
     assert "exported aligncap_full seed 0" in capsys.readouterr().out
@@ -199,9 +201,9 @@ def test_stage_settings_of_a_po_stage() -> None:
     po = {
         "config": {"variant": "aligncap_full", "stage": "po", "seed": 1, "decoding": {"strategy": "greedy"}}
     }
-    s = model_export.stage_settings(po)
+    s = exporter.stage_settings(po)
     assert (s["stage"], s["default_clues"], s["seed"]) == ("po", "acoustic", 1)
     sft = {"config": {"variant": "baseline_sft", "stage": "sft", "decoding": {}}}
-    assert model_export.stage_settings(sft)["default_clues"] == "none"
+    assert exporter.stage_settings(sft)["default_clues"] == "none"
     with pytest.raises(ExportError, match="lacks"):
-        model_export.stage_settings({"config": {"variant": "no_po"}})
+        exporter.stage_settings({"config": {"variant": "no_po"}})

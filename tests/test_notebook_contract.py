@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from aligncap_lib.core.reproducibility import repo_root
 from aligncap_lib.reproduce import NOTEBOOKS
-from aligncap_lib.reproducibility import repo_root
 
 NB_DIR = repo_root() / "notebooks"
 PATHS = sorted(NB_DIR.glob("*.ipynb"))

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from aligncap_lib.attributes import SLOT_BINS
-from aligncap_lib.opensmile_check import opensmile_agreement, opensmile_measure
+from aligncap_lib.core.attributes import SLOT_BINS
+from aligncap_lib.corpus.opensmile_check import opensmile_agreement, opensmile_measure
 
 SR = 16000
 

@@ -15,8 +15,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
-from aligncap_lib import ablation_figures, caption_examples_figure, claim_figures, paper_figures  # noqa: E402
-from aligncap_lib.run_layout import RunLayout  # noqa: E402
+from aligncap_lib.core.run_layout import RunLayout  # noqa: E402
+from aligncap_lib.figures import (
+    ablation_figures,  # noqa: E402
+    claim_figures,
+    example_figures,
+    paper_figures,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -185,10 +190,10 @@ def test_dpo_curves_reuse_the_po_figure_and_skip_empty_logs():
 
 def test_wrap_counts_cjk_characters_double_and_keeps_every_character():
     zh = "说话人的音调很高，语速很快，听起来非常开心。"
-    lines = caption_examples_figure.wrap(zh, 10)
+    lines = example_figures.wrap(zh, 10)
     assert "".join(lines) == zh and all(sum(2 for _ in ln) <= 10 for ln in lines)
     en = "a quavering voice with a shrill register and a hushed delivery"
-    assert " ".join(caption_examples_figure.wrap(en, 20)) == en
+    assert " ".join(example_figures.wrap(en, 20)) == en
 
 
 EXAMPLES = [
@@ -199,21 +204,21 @@ EXAMPLES = [
 
 
 def test_example_table_without_a_cjk_font_drops_chinese_rows_and_says_so(monkeypatch):
-    monkeypatch.setattr(caption_examples_figure, "cjk_font", lambda: None)
-    fig = caption_examples_figure.example_table(EXAMPLES)
+    monkeypatch.setattr(example_figures, "cjk_font", lambda: None)
+    fig = example_figures.example_table(EXAMPLES)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "1 Chinese example(s) left out" in _title(fig)
-    assert not any(caption_examples_figure.has_cjk(t) for t in texts)
+    assert not any(example_figures.has_cjk(t) for t in texts)
     sources = [t for t in texts if t in ("reference", "baseline_sft", "no_po", "aligncap_full")]
     assert sources == ["reference", "baseline_sft", "no_po", "aligncap_full"]  # variant order, None kept
     assert "(no caption)" in texts
-    only_zh = caption_examples_figure.example_table(EXAMPLES[1:])
+    only_zh = example_figures.example_table(EXAMPLES[1:])
     assert "nothing to show" in _title(only_zh)
 
 
 def test_example_table_with_a_cjk_font_keeps_chinese_rows():
     with pytest.warns(UserWarning, match="missing from font"):  # DejaVu stands in for a CJK font here
-        fig = caption_examples_figure.example_table(EXAMPLES, font="DejaVu Sans")
+        fig = example_figures.example_table(EXAMPLES, font="DejaVu Sans")
         fig.canvas.draw()
     assert any("他很开心" in t.get_text() for t in fig.axes[0].texts)
     assert "left out" not in _title(fig)
@@ -226,16 +231,16 @@ def test_cjk_font_falls_back_to_fontconfig_for_fonts_matplotlib_has_not_cached(t
 
     font = tmp_path / "StandIn.ttf"  # a copy, so that matplotlib's cached font list does not hold it
     shutil.copy(Path(mpl.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", font)
-    monkeypatch.setattr(caption_examples_figure, "_has_cjk_glyphs", lambda path: path == str(font))
+    monkeypatch.setattr(example_figures, "_has_cjk_glyphs", lambda path: path == str(font))
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/fc-list")
     monkeypatch.setattr(
         subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, f"{font}:\n", "")
     )
-    caption_examples_figure.cjk_font.cache_clear()
+    example_figures.cjk_font.cache_clear()
     try:
-        assert caption_examples_figure.cjk_font() == "DejaVu Sans"
+        assert example_figures.cjk_font() == "DejaVu Sans"
     finally:
-        caption_examples_figure.cjk_font.cache_clear()
+        example_figures.cjk_font.cache_clear()
 
 
 class _TmpLayout(RunLayout):

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from tiny_captioner import UNITS, fake_examples, tiny_model, tiny_tokenizer
 
-from aligncap_lib.caption_prompts import encode_example, example_prompt
-from aligncap_lib.captioner import (
+from aligncap_lib.captioner.model import (
     CaptionerConfig,
     LoRAConfig,
     RuntimeConfig,
@@ -23,7 +22,8 @@ from aligncap_lib.captioner import (
     save_model,
     unit_token_ids,
 )
-from aligncap_lib.kd_trainer import train, training_arguments
+from aligncap_lib.captioner.prompts import encode_example, example_prompt
+from aligncap_lib.training.kd_trainer import train, training_arguments
 
 
 def _paper_config(folder: Path) -> tuple[CaptionerConfig, RuntimeConfig]:
@@ -43,7 +43,7 @@ def test_paper_preset_runtime_trains_a_local_checkpoint(tmp_path: Path) -> None:
     device auto = the CPU here), the LoRA student and the KD Trainer."""
     save_model(tiny_model(), tiny_tokenizer(), tmp_path / "hub")
     cfg, runtime = _paper_config(tmp_path / "hub")
-    from aligncap_lib.captioner import load_base_tokenizer
+    from aligncap_lib.captioner.model import load_base_tokenizer
 
     tok = load_base_tokenizer(cfg, [], UNITS)
     base = build_model(cfg, tok, runtime=runtime)
@@ -78,8 +78,8 @@ def test_paper_preset_runtime_runs_dpo_on_a_local_checkpoint(tmp_path: Path, mon
     first failed importing transformers' notebook progress bar."""
     monkeypatch.setitem(sys.modules, "IPython", None)  # None in sys.modules: its import raises
     monkeypatch.delitem(sys.modules, "transformers.utils.notebook", raising=False)
-    from aligncap_lib.captioner import load_model
-    from aligncap_lib.po_regularization import POConfig, dpo_train
+    from aligncap_lib.captioner.model import load_model
+    from aligncap_lib.preference.po_regularization import POConfig, dpo_train
 
     save_model(tiny_model(), tiny_tokenizer(), tmp_path / "start" / "merged")
     _, runtime = _paper_config(tmp_path / "start" / "merged")

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from aligncap_lib.po_regularization import (
+from aligncap_lib.preference.po_regularization import (
     POConfig,
     build_pairs,
     dpo_train,
@@ -92,12 +92,12 @@ def test_config_validates() -> None:
 
 @pytest.fixture(scope="module")
 def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
-    from aligncap_lib.evaluation import EvaluationConfig
-    from aligncap_lib.kd_trainer import ScheduleConfig
-    from aligncap_lib.run_layout import RunLayout
-    from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
-    from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher
-    from aligncap_lib.training import StageConfigs
+    from aligncap_lib.core.run_layout import RunLayout
+    from aligncap_lib.evaluation.scoring import EvaluationConfig
+    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
+    from aligncap_lib.training.kd_trainer import ScheduleConfig
+    from aligncap_lib.training.stages import StageConfigs
+    from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
 
     work = tmp_path_factory.mktemp("po_run")
     shutil.copytree(tiny_corpus, work / "corpus")
@@ -114,7 +114,7 @@ def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
 
 def test_trl_tokenizes_our_prompts_as_we_do(po_run) -> None:
     """trl tokenizes prompt + completion as one string; the ids must equal prompt ids + caption ids."""
-    from aligncap_lib.captioner import load_model
+    from aligncap_lib.captioner.model import load_model
 
     layout, configs, po = po_run
     _, tok = load_model(layout.teacher / "model")
@@ -132,8 +132,8 @@ def test_trl_tokenizes_our_prompts_as_we_do(po_run) -> None:
 
 
 def test_dpo_reference_is_the_start_model(po_run, tmp_path) -> None:
-    from aligncap_lib.captioner import load_model
-    from aligncap_lib.training import train_student
+    from aligncap_lib.captioner.model import load_model
+    from aligncap_lib.training.stages import train_student
 
     layout, configs, po = po_run
     start = train_student(layout, "no_po", 0, stage="kd", configs=configs)
@@ -172,7 +172,7 @@ def test_po_stage_end_to_end_and_cached(po_run) -> None:
 def test_pairs_key_follows_the_human_preference_files_contents(tmp_path) -> None:
     """A lab fills its preference file in over time: the pairs must be rebuilt when its contents change, not
     only when its path does (the key used to hash the path)."""
-    from aligncap_lib.po_regularization import pairs_fingerprint
+    from aligncap_lib.preference.po_regularization import pairs_fingerprint
 
     path = tmp_path / "human.jsonl"
     path.write_text('{"id": "a"}\n', encoding="utf-8")

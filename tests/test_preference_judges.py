@@ -8,8 +8,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from aligncap_lib import preference_judges as pj
-from aligncap_lib.preference_judges import ClipContext, JudgeScore, RubricJudge, make_judge
+from aligncap_lib.preference import judges as pj
+from aligncap_lib.preference.judges import ClipContext, JudgeScore, RubricJudge, make_judge
 
 MEASURED = {
     "pitch_level": "high",

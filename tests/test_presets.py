@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import pytest
 
-from aligncap_lib import presets
-from aligncap_lib.presets import (
+from aligncap_lib.core import presets
+from aligncap_lib.core.presets import (
     PRESET_NAMES,
     PRESETS,
     StageConfig,
@@ -112,9 +112,9 @@ def test_preset_table_rows_are_effective_values():
 def test_dpo_max_length_holds_the_captioner_sequences(preset):
     """DPO truncates prompt + caption at max_length: shorter than the captioner's sequences, it would cut the
     speech prompt of the pairs (the paper preset had 256 for 400 speech positions)."""
-    from aligncap_lib.captioner import CaptionerConfig
-    from aligncap_lib.po_regularization import POConfig
-    from aligncap_lib.speech_tokens import SpeechTokensConfig
+    from aligncap_lib.captioner.model import CaptionerConfig
+    from aligncap_lib.preference.po_regularization import POConfig
+    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig
 
     cap, po = CaptionerConfig.for_preset(preset), POConfig.for_preset(preset)
     assert po.max_length >= cap.max_positions

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from aligncap_lib.attributes import BIN_RULES, bin_measurements
-from aligncap_lib.prosody import MEASUREMENT_NAMES, measure
+from aligncap_lib.core.attributes import BIN_RULES, bin_measurements
+from aligncap_lib.corpus.prosody import MEASUREMENT_NAMES, measure
 
 SR = 16000
 
@@ -77,7 +77,7 @@ def test_bins_follow_the_documented_thresholds():
 
 
 def test_level_contour_features_recover_a_ramp_an_onset_and_an_ending():
-    from aligncap_lib.corpus_recipes import apply_envelope
+    from aligncap_lib.corpus.recipes import apply_envelope
 
     x = _voice(np.full(2 * SR, 160.0), amp=0.1)
     flat = measure(x, SR)
@@ -103,7 +103,7 @@ def test_pause_count_and_final_rise_are_measured():
 
 
 def test_signatures_keep_slots_free_and_are_deterministic():
-    from aligncap_lib.corpus_recipes import SIGNATURES, with_signature
+    from aligncap_lib.corpus.recipes import SIGNATURES, with_signature
 
     text = "one two three four five six seven"
     for emotion in SIGNATURES:

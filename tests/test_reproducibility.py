@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from aligncap_lib.reproducibility import (
+from aligncap_lib.core.reproducibility import (
     configure_threads,
     default_threads,
     environment_snapshot,
@@ -71,14 +71,14 @@ def test_repo_root_from_a_subfolder(monkeypatch, repo):
 
 
 def test_cross_machine_tolerances_cover_every_committed_results_file(repo):
-    from aligncap_lib.reproducibility import CROSS_MACHINE
+    from aligncap_lib.core.reproducibility import CROSS_MACHINE
 
     committed = {p.name for p in (repo / "results" / "cpu").glob("*.json")} - {"timings.json"}
     assert committed <= set(CROSS_MACHINE), committed - set(CROSS_MACHINE)
 
 
 def test_compare_results_applies_each_files_tolerance():
-    from aligncap_lib.reproducibility import compare_results
+    from aligncap_lib.core.reproducibility import compare_results
 
     probe = {"pitch_level": {"accuracy": 0.45, "n_test": 171}}
     assert compare_results("probe.json", probe, {"pitch_level": {"accuracy": 0.47, "n_test": 171}}) == []

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aligncap_lib import bootstrap as bs
-from aligncap_lib.evaluation import EvaluationConfig, evaluate_captions
-from aligncap_lib.result_store import load_results, read_result, save_result
+from aligncap_lib.evaluation import bootstrap as bs
+from aligncap_lib.evaluation.result_store import load_results, read_result, save_result
+from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
 
 REFS = {
     "a": ["The speaker sounds angry, with a high pitch and a fast speaking rate."],

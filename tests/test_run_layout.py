@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aligncap_lib.run_layout import RunLayout, is_fresh, run_stage
+from aligncap_lib.core.run_layout import RunLayout, is_fresh, run_stage
 
 
 def test_layout_paths(tmp_path):
@@ -60,7 +60,7 @@ def test_failed_build_keeps_the_previous_stage(tmp_path):
 def test_a_stage_on_a_rebuilt_upstream_is_not_read(tmp_path):
     """Notebook 05 once wrote summary.json over a PO stage built on an older KD student: a stage records its
     upstream fingerprints, and the summary never reads one whose chain no longer matches."""
-    from aligncap_lib.stage_results import final_stage_dir
+    from aligncap_lib.training.stage_results import final_stage_dir
 
     layout = RunLayout.for_preset("smoke", work=tmp_path / "w")
 

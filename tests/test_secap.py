@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from aligncap_lib.manifest import check_record
-from aligncap_lib.secap import find_secap_dir, load_secap, parse_results, split_of
+from aligncap_lib.core.manifest import check_record
+from aligncap_lib.corpus.secap import find_secap_dir, load_secap, parse_results, split_of
 
 SECAP = find_secap_dir()
 needs_secap = pytest.mark.skipif(

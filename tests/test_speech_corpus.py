@@ -8,9 +8,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from aligncap_lib.manifest import as_hf_dataset, read_manifest
-from aligncap_lib.run_layout import RunLayout
-from aligncap_lib.speech_corpus import (
+from aligncap_lib.core.manifest import as_hf_dataset, read_manifest
+from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.corpus.speech_corpus import (
     SPLITS,
     CorpusConfig,
     build_corpus,
@@ -18,7 +18,7 @@ from aligncap_lib.speech_corpus import (
     plan_clips,
     sentences,
 )
-from aligncap_lib.voices import all_voices, check_voices_differ, write_voice_data
+from aligncap_lib.corpus.voices import all_voices, check_voices_differ, write_voice_data
 from tests.fixtures_corpus import TINY, tiny_corpus  # noqa: F401  (session fixture)
 
 
@@ -114,7 +114,7 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
 
 
 def test_cache_is_a_noop_for_the_same_config(tiny_corpus):  # noqa: F811
-    from aligncap_lib.speech_corpus import ensure_corpus
+    from aligncap_lib.corpus.speech_corpus import ensure_corpus
 
     _, rebuilt = ensure_corpus(
         CorpusConfig(**TINY, seed=7, workers=1), RunLayout("smoke", tiny_corpus.parent)
@@ -148,7 +148,7 @@ def test_every_voice_really_differs(tmp_path):
 
 
 def test_mandarin_is_read_as_pinyin(tmp_path):
-    from aligncap_lib.voices import count_syllables, pinyin, pinyin_syllables_spoken
+    from aligncap_lib.corpus.voices import count_syllables, pinyin, pinyin_syllables_spoken
 
     path = write_voice_data(tmp_path)
     for _, _, text in sentences("zh")[:10]:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from aligncap_lib import codebook_fitting, speech_codec, speech_units
-from aligncap_lib.audio_io import AudioError, write_wav
-from aligncap_lib.run_layout import RunLayout
-from aligncap_lib.speech_tokens import (
+from aligncap_lib.core.audio_io import AudioError, write_wav
+from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units
+from aligncap_lib.tokens.speech_tokens import (
     SpeechTokensConfig,
     build_tokens,
     load_codes,
@@ -21,7 +21,7 @@ from aligncap_lib.speech_tokens import (
     unit_vocabulary,
     units_to_text,
 )
-from aligncap_lib.token_probe import chance, probe_all
+from aligncap_lib.tokens.token_probe import chance, probe_all
 
 torch.set_num_threads(1)
 SR = speech_codec.SAMPLE_RATE
@@ -262,7 +262,7 @@ def test_stage_skips_bad_clips_and_second_run_tokenizes_nothing(tmp_path):
     ],
 )
 def test_bad_waveforms_get_clear_errors(tmp_path, wave, sr, match):
-    from aligncap_lib.speech_tokens import load_clip
+    from aligncap_lib.tokens.speech_tokens import load_clip
 
     path = tmp_path / "x.wav"
     import soundfile as sf
@@ -275,7 +275,7 @@ def test_bad_waveforms_get_clear_errors(tmp_path, wave, sr, match):
 def test_too_long_and_stereo(tmp_path):
     import soundfile as sf
 
-    from aligncap_lib.speech_tokens import load_clip
+    from aligncap_lib.tokens.speech_tokens import load_clip
 
     sf.write(tmp_path / "long.wav", _tone(2.0, 200, sr=8000), 8000)
     with pytest.raises(AudioError, match="too long"):
@@ -341,7 +341,7 @@ def test_stage_tokenizes_with_a_local_pretrained_checkpoint(tmp_path):
 
 
 def speech_codec_wave(manifest: Path, cid: str, config: SpeechTokensConfig) -> np.ndarray:
-    from aligncap_lib.speech_tokens import load_clip, read_manifest
+    from aligncap_lib.tokens.speech_tokens import load_clip, read_manifest
 
     row = next(r for r in read_manifest(manifest) if r["id"] == cid)
     return load_clip(manifest.parent / row["audio"], config)
@@ -350,7 +350,7 @@ def speech_codec_wave(manifest: Path, cid: str, config: SpeechTokensConfig) -> n
 def test_ceiling_knows_the_speakers_gender_and_both_probes_the_language():
     """pitch_level is f0 relative to the family norm, so "high" for a man can be lower than "low" for a woman:
     from f0 alone no linear probe separates it; with the listener cues (gender, language) the ceiling does."""
-    from aligncap_lib.token_probe import language_cue, listener_cues
+    from aligncap_lib.tokens.token_probe import language_cue, listener_cues
 
     rng = np.random.default_rng(0)
     rows = []
@@ -378,7 +378,7 @@ def test_ceiling_knows_the_speakers_gender_and_both_probes_the_language():
 def test_method_comparison_ends_with_the_continuous_frames_row(tmp_path):
     """The ``encoder_frames`` row probes the unquantized frames of the preset's own encoder: the same numbers
     whether a variant embedded them or the row had to (a variant of another width only)."""
-    from aligncap_lib.tokenizer_comparison import FRAMES_ROW, compare_methods, pooled_frames
+    from aligncap_lib.tokens.codec_comparison import FRAMES_ROW, compare_methods, pooled_frames
 
     _corpus(tmp_path / "corpus")
     layout, config = RunLayout(preset="smoke", work=tmp_path), _config()

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from aligncap_lib.captioner import CaptionerConfig
-from aligncap_lib.evaluation import EvaluationConfig
-from aligncap_lib.kd_trainer import ScheduleConfig
-from aligncap_lib.run_layout import RunLayout
-from aligncap_lib.speech_tokens import SpeechTokensConfig, tokenize_stage
-from aligncap_lib.text_teacher import TeacherConfig, ensure_teacher, teacher_fingerprint
-from aligncap_lib.training import StageConfigs, train_student
+from aligncap_lib.captioner.model import CaptionerConfig
+from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.evaluation.scoring import EvaluationConfig
+from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
+from aligncap_lib.training.kd_trainer import ScheduleConfig
+from aligncap_lib.training.stages import StageConfigs, train_student
+from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher, teacher_fingerprint
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 
@@ -83,7 +83,8 @@ def test_shared_stage_and_cache(smoke_run) -> None:
 
 
 def test_summary_shape(smoke_run, monkeypatch) -> None:
-    from aligncap_lib import results_summary, stage_results
+    from aligncap_lib.analysis import results_summary
+    from aligncap_lib.training import stage_results
 
     layout, configs = smoke_run
     train_student(layout, "no_po", 0, stage="kd", configs=configs)
@@ -137,7 +138,7 @@ def test_teacher_key_holds_the_unit_vocabulary() -> None:
 
 
 def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
-    from aligncap_lib.experiment_grid import stage_plan
+    from aligncap_lib.experiment.grid import stage_plan
 
     plan = stage_plan(
         ["shuffled_speech", "no_po", "aligncap_full", "baseline_sft", "no_kd", "trivial_random"]
@@ -150,9 +151,10 @@ def test_stage_plan_trains_shared_stages_once_and_evaluates_the_rest() -> None:
 def test_grid_kl_intervals_and_quality_bar(smoke_run) -> None:
     """The notebook-05 path end to end at smoke scale: variants trained and evaluated per seed, the held-out KL
     over seeds, the quality bar's rows and a paired difference that is exactly zero against itself."""
-    from aligncap_lib import results_summary, stage_results
-    from aligncap_lib.experiment_grid import train_variants
-    from aligncap_lib.training import read_log
+    from aligncap_lib.analysis import results_summary
+    from aligncap_lib.experiment.grid import train_variants
+    from aligncap_lib.training import stage_results
+    from aligncap_lib.training.stages import read_log
 
     layout, configs = smoke_run
     ev = configs.evaluation
@@ -179,7 +181,7 @@ def test_grid_kl_intervals_and_quality_bar(smoke_run) -> None:
 def test_transcript_augmentation_changes_only_transcripts() -> None:
     """A share of examples gets a pseudo-transcript built from its own language's train transcripts; captions,
     clues and the clue-dropout draws stay as without augmentation; the same seed gives the same examples."""
-    from aligncap_lib.text_teacher import teacher_examples
+    from aligncap_lib.training.text_teacher import teacher_examples
 
     records = [
         {"id": f"{lang}{i}", "lang": lang, "split": "train", "text": text, "captions": [cap] * 2}
@@ -209,7 +211,7 @@ def test_transcript_augmentation_changes_only_transcripts() -> None:
 def test_novel_words_in_pseudo_transcripts() -> None:
     """With ``novel_word_share`` a pseudo-transcript mixes train words with made-up ones (random letters, EN;
     random CJK characters, ZH) near the asked share; captions and clues stay; 0 gives the train words only."""
-    from aligncap_lib.text_teacher import teacher_examples
+    from aligncap_lib.training.text_teacher import teacher_examples
 
     records = [
         {"id": f"{lang}{i}", "lang": lang, "split": "train", "text": text, "captions": [cap] * 2}
@@ -244,7 +246,7 @@ def test_novel_words_in_pseudo_transcripts() -> None:
 def test_explicit_seeds_leave_out_a_stale_seed_folder(tmp_path: Path) -> None:
     """A seed folder left by an older configuration (here: its KL measured on other clips) is mixed into the
     intervals when the seeds are read from the disk, and left out when the caller names the seeds it trained."""
-    from aligncap_lib import ablations, results_summary
+    from aligncap_lib.analysis import ablations, results_summary
 
     layout, ev = RunLayout(preset="smoke", work=tmp_path), EvaluationConfig(n_bootstrap=50)
     for variant, stage, kls in (

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aligncap_lib.emotion_clues import parse_caption
-from aligncap_lib.variants import (
+from aligncap_lib.captioner.variants import (
     VARIANTS,
     clip_examples,
     get_variant,
@@ -13,6 +12,7 @@ from aligncap_lib.variants import (
     template_caption,
     trivial_captions,
 )
+from aligncap_lib.clues.emotion_clues import parse_caption
 
 
 def _records(n: int = 6) -> list[dict]:

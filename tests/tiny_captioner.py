@@ -10,8 +10,8 @@ import functools
 import random
 from typing import Any
 
-from aligncap_lib.caption_prompts import CaptionExample
-from aligncap_lib.captioner import CaptionerConfig, build_model, train_tokenizer
+from aligncap_lib.captioner.model import CaptionerConfig, build_model, train_tokenizer
+from aligncap_lib.captioner.prompts import CaptionExample
 
 EMOTIONS = ("happy", "sad", "angry", "neutral")
 N_UNITS = 32
@@ -50,7 +50,7 @@ def fake_examples(n: int = 24, seed: int = 0, lang: str = "en") -> list[CaptionE
 
 @functools.lru_cache(maxsize=1)
 def tiny_tokenizer() -> Any:
-    from aligncap_lib.caption_prompts import example_prompt
+    from aligncap_lib.captioner.prompts import example_prompt
 
     texts = []
     for ex in fake_examples(40) + fake_examples(8, lang="zh"):

@@ -1,0 +1,132 @@
+"""Reference captions of the synthetic corpus, composed from the verified attributes and the emotion.
+
+Templates and paraphrases live in ``data/caption_phrases.yaml`` in two sections per language: ``train``
+(captions of the train, valid and pref splits) and ``heldout`` (captions of the test splits only), so test
+metrics never reward template recall. :func:`partition_for_split` says which section a split uses.
+
+What a caption states (this is the contract the omission metric relies on):
+
+- always the emotion;
+- every acoustic slot whose verified bin is *marked* (not ``normal`` and not ``steady``);
+- a slot whose bin is ``normal``/``steady`` only with probability :data:`NORMAL_MENTION_P` per caption, as
+  "moderate/normal ..." wording: so a caption that leaves it out is not an omission;
+- never a slot that is unverifiable (``None``).
+
+``compose_captions`` returns the captions and, for each, the slots it states (stored as ``caption_slots`` in
+the manifest), so evaluation can tell what each reference commits to.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+from aligncap_lib.core.attributes import ACOUSTIC_SLOTS
+
+PARTITIONS = ("train", "heldout")
+UNMARKED = {
+    "pitch_level": "normal",
+    "pitch_variation": "normal",
+    "rate": "normal",
+    "loudness": "normal",
+    "voice_quality": "steady",
+}
+#: Chance that a caption states a slot whose bin is unmarked (normal/steady). Our choice: SECap's human
+#: captions mention "语速适中" and the like now and then, rarely.
+NORMAL_MENTION_P = 0.25
+TEST_SPLITS = ("test_seen", "test_zeroshot", "test_crossdomain")
+
+
+@functools.lru_cache(maxsize=1)
+def load_phrases() -> dict[str, Any]:
+    """The parsed ``caption_phrases.yaml`` (language -> partition -> templates and phrases)."""
+    text = resources.files("aligncap_lib").joinpath("data/caption_phrases.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def partition_for_split(split: str) -> str:
+    """``heldout`` for the test splits (and ``secap_*``), else ``train``."""
+    return "heldout" if split.startswith("test") or split.startswith("secap") else "train"
+
+
+def _join_en(parts: list[str]) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def compose_captions(
+    attributes: Mapping[str, str | None],
+    emotion: str,
+    lang: str,
+    partition: str,
+    rng: np.random.Generator,
+    n: int = 4,
+) -> tuple[list[str], list[list[str]]]:
+    """``n`` distinct-as-possible captions and, per caption, the slots it states (``emotion`` included).
+
+    ``attributes``: acoustic slot -> verified bin or None. ``rng`` is the clip's own generator, so captions are
+    reproducible per clip regardless of worker order.
+    """
+    if partition not in PARTITIONS:
+        raise ValueError(f"unknown caption partition {partition!r}; allowed: {PARTITIONS}")
+    if lang not in ("en", "zh"):
+        raise ValueError(f"unknown language {lang!r}; allowed: en, zh")
+    book = load_phrases()[lang][partition]
+    captions: list[str] = []
+    slots_per: list[list[str]] = []
+    for attempt in range(4 * n):
+        stated = []
+        for slot in ACOUSTIC_SLOTS:
+            value = attributes.get(slot)
+            if value is None:
+                continue
+            if value != UNMARKED[slot] or rng.random() < NORMAL_MENTION_P:
+                stated.append(slot)
+        order = [stated[i] for i in rng.permutation(len(stated))]
+        phrases = [_pick(book["phrases"][s][attributes[s]], rng) for s in order]
+        text = _fill(book, lang, phrases, emotion, rng)
+        if text in captions and attempt < 4 * n - 1:
+            continue
+        captions.append(text)
+        slots_per.append(sorted(order) + ["emotion"])
+        if len(captions) == n:
+            break
+    return captions, slots_per
+
+
+def _pick(options: list[str], rng: np.random.Generator) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _fill(
+    book: Mapping[str, Any], lang: str, phrases: list[str], emotion: str, rng: np.random.Generator
+) -> str:
+    key = "templates_full" if phrases else "templates_bare"
+    template = _pick(book[key], rng)
+    if lang == "zh":
+        return template.format(attrs="，".join(phrases), emo=_pick(book["emo"][emotion], rng))
+    text = template.format(
+        attrs=_join_en(phrases) if phrases else "",
+        emo_adj=_pick(book["emo_adj"][emotion], rng),
+        emo_noun=_pick(book["emo_noun"][emotion], rng),
+    )
+    return text[0].upper() + text[1:]
+
+
+def all_strings(lang: str, partition: str) -> set[str]:
+    """Every template and phrase of one partition (for the disjointness test and lexicon builders)."""
+    book = load_phrases()[lang][partition]
+    out = set(book["templates_full"]) | set(book["templates_bare"])
+    for slot_bins in book["phrases"].values():
+        for options in slot_bins.values():
+            out |= set(options)
+    for key in ("emo", "emo_adj", "emo_noun"):
+        for options in book.get(key, {}).values():
+            out |= set(options)
+    return out

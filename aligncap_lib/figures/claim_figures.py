@@ -1,0 +1,250 @@
+"""Paper figures of single claims, from the plain dicts of ``results/<preset>/*.json`` (notebook 08).
+
+- :func:`probe_accuracy` (``probe.json``): what the speech tokens carry, per slot, between chance and ceiling;
+- :func:`speech_text_kl` (``kd.json`` ``valid_kl``): the held-out speech-vs-text KL with and without KD;
+- :func:`claim_differences` (``ablations.json`` ``claims``): each claim's paired difference and its interval;
+- :func:`preference_size_curve` (``ablations.json`` ``preference_size``): a metric against the pair fraction;
+- :func:`dpo_reward_curves` (``ablations.json`` ``dpo_logs``): trl's DPO log, via :mod:`po_figures`.
+
+Every function takes dicts as loaded from JSON, returns a matplotlib Figure and never raises on a missing key or
+a None value: what cannot be drawn is left out, and a figure with nothing to draw says so in its title
+(:func:`placeholder`). Saving is :func:`aligncap_lib.figures.save.save_fig`'s job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from aligncap_lib.captioner.variants import VARIANTS
+from aligncap_lib.core.attributes import SLOTS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+KD_COLOR, NO_KD_COLOR = "#3b75af", "#9a9a9a"
+#: Verdicts of :func:`aligncap_lib.analysis.ablations.claims` (and the README's words) -> colour.
+VERDICT_COLORS = {"reproduced": "#2e8b57", "partly": "#d4a017", "contradicted": "#c0392b", "not": "#c0392b",
+                  "inconclusive": "#777777"}  # fmt: skip
+
+
+def number(x: Any) -> float | None:
+    """``x`` as a finite float, or None (missing, None, NaN, a string, a bool)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) if math.isfinite(x) else None
+
+
+def interval(entry: Any) -> tuple[float, float, float] | None:
+    """``(mean, lo, hi)`` of ``{"mean", "ci95": [lo, hi]}`` (also ``diff`` for a paired row); None if unusable.
+    A missing or broken interval collapses onto the mean, so the point is still drawn."""
+    if not isinstance(entry, Mapping):
+        return None
+    mean = number(entry.get("mean", entry.get("diff")))
+    if mean is None:
+        return None
+    ci = entry.get("ci95")
+    lo, hi = (number(ci[0]), number(ci[1])) if isinstance(ci, Sequence) and len(ci) == 2 else (None, None)
+    return mean, mean if lo is None else min(lo, mean), mean if hi is None else max(hi, mean)
+
+
+def placeholder(title: str, reason: str) -> Figure:
+    """A small figure that says why there is nothing to show (its title carries the reason)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 1.6))
+    ax.axis("off")
+    ax.set_title(f"{title}: nothing to show ({reason})", fontsize=10)
+    return fig
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson 95% interval of a proportion ``p`` over ``n`` trials (why Wilson: sane at p near 0 or 1)."""
+    if n <= 0:
+        return p, p
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def probe_accuracy(probe: Mapping[str, Any]) -> Figure:
+    """Per slot (rows): chance (x), the Praat-feature ceiling (diamond) and the token probe (dot, with a Wilson
+    95% interval over ``n_test`` clips), from ``probe.json`` ``{slot: {"accuracy", "chance", "ceiling",
+    "n_test"}}``; accuracies are shares in [0, 1] of held-out (unseen-voice) clips."""
+    import matplotlib.pyplot as plt
+
+    order = [s for s in SLOTS if s in probe] + sorted(s for s in probe if s not in SLOTS)
+    slots = [
+        s for s in order if isinstance(probe[s], Mapping) and number(probe[s].get("accuracy")) is not None
+    ]
+    if not slots:
+        return placeholder("Speech-token probe", "no slot has an accuracy")
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.42 * len(slots)))
+    for y, slot in enumerate(slots):
+        e = probe[slot]
+        acc, chance, ceiling = float(e["accuracy"]), number(e.get("chance")), number(e.get("ceiling"))
+        ends = [v for v in (chance, ceiling) if v is not None]
+        if len(ends) == 2:
+            ax.plot(ends, [y, y], color="#cccccc", lw=4, solid_capstyle="round", zorder=1)
+        if chance is not None:
+            ax.scatter(chance, y, marker="x", color="#666666", zorder=2, label="chance" if y == 0 else None)
+        if ceiling is not None:
+            ax.scatter(ceiling, y, marker="D", color="#2e8b57", zorder=2, label="ceiling" if y == 0 else None)
+        n = e.get("n_test")
+        lo, hi = wilson(acc, n) if isinstance(n, int) and not isinstance(n, bool) else (acc, acc)
+        ax.errorbar(acc, y, xerr=[[acc - lo], [hi - acc]], fmt="o", color=KD_COLOR, capsize=3, zorder=3,
+                    label="speech tokens" if y == 0 else None)  # fmt: skip
+    ax.set_yticks(range(len(slots)), [f"{s} (n={probe[s].get('n_test', '?')})" for s in slots], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("accuracy on unseen voices (token probe: Wilson 95% interval)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
+    ax.set_title(
+        "What the speech tokens carry: linear probe vs chance and the Praat-feature ceiling", fontsize=10
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _split_label(label: str) -> tuple[str, str]:
+    """``"no_po (kd)"`` -> ``("no_po", "kd")``; a label without a stage keeps ``""``."""
+    head, _, tail = label.partition(" (")
+    return head, tail.rstrip(")")
+
+
+def speech_text_kl(valid_kl: Mapping[str, Any]) -> Figure:
+    """Held-out KL(text view || speech view) in nats/token per ``"variant (stage)"`` label of ``kd.json``
+    ``valid_kl`` (``{"mean", "ci95", "per_seed"}``), grouped by the student's input (with or without acoustic
+    clues) so that each group compares a KD stage (blue) with an SFT-only stage (grey, KL measured, weight 0)."""
+    import matplotlib.pyplot as plt
+
+    def group(label: str) -> str:
+        v = VARIANTS.get(_split_label(label)[0])
+        return "other" if v is None else "speech + clues" if v.student_clues else "speech only"
+
+    ivs = {k: iv for k in valid_kl if (iv := interval(valid_kl[k])) is not None}
+    labels = list(ivs)
+    if not labels:
+        return placeholder("Speech-vs-text KL", "no label has a mean")
+    groups = ("speech + clues", "speech only", "other")
+    labels.sort(key=lambda k: (groups.index(group(k)), _split_label(k)[1] != "kd", k))
+    fig, ax = plt.subplots(figsize=(7, 1.0 + 0.45 * len(labels)))
+    for y, label in enumerate(labels):
+        mean, lo, hi = ivs[label]
+        kd = _split_label(label)[1] == "kd"
+        ax.barh(y, mean, color=KD_COLOR if kd else NO_KD_COLOR, height=0.7)
+        ax.errorbar(mean, y, xerr=[[mean - lo], [hi - mean]], color="black", capsize=3)
+        seeds = valid_kl[label].get("per_seed")
+        points = [v for v in (seeds.values() if isinstance(seeds, Mapping) else []) if number(v) is not None]
+        ax.scatter(points, [y] * len(points), s=10, color="black", zorder=3)
+    ax.set_yticks(range(len(labels)), [f"{k}  [{group(k)}]" for k in labels], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("held-out KL(text || speech), nats/token (mean over seeds, 95% interval; dots: seeds)")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (KD_COLOR, NO_KD_COLOR)]
+    ax.legend(
+        handles, ["SFT+KD", "SFT only"], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2
+    )
+    ax.set_title("KD narrows the speech-text gap? (lower: the speech student is closer to the text view)",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def claim_differences(claims: Sequence[Mapping[str, Any]]) -> Figure:
+    """One panel per claim of ``ablations.json`` (own x scale: the metrics' units differ), one row per
+    (split/lang, metric): the paired difference A - B with its 95% interval, coloured by its verdict; a row
+    without a difference (verdict ``missing``/``undefined``) is written out, not dropped."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
+
+    rows = [c for c in claims if isinstance(c, Mapping)]
+    if not rows:
+        return placeholder("Claims", "no claim rows")
+    names = list(dict.fromkeys(str(c.get("claim", "?")) for c in rows))
+    sizes = [sum(str(c.get("claim", "?")) == n for c in rows) for n in names]
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 0.9 * len(names) + 0.3 * len(rows)), squeeze=False,
+                             height_ratios=[s + 1.2 for s in sizes])  # fmt: skip
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        mine = [c for c in rows if str(c.get("claim", "?")) == name]
+        for y, c in enumerate(mine):
+            iv, verdict = interval(c), str(c.get("verdict", "no verdict"))
+            if iv is None:
+                ax.text(0, y, f" no value ({verdict})", va="center", fontsize=7, color="#888888")
+                continue
+            diff, lo, hi = iv
+            ax.errorbar(diff, y, xerr=[[diff - lo], [hi - diff]], fmt="o", capsize=3,
+                        color=VERDICT_COLORS.get(verdict, "#555555"))  # fmt: skip
+        labels = [f"{c.get('split', '?')}/{c.get('lang', '?')} {c.get('metric', '?')} ({c.get('direction', '?')} "
+                  f"is better): {c.get('verdict', 'no verdict')}" for c in mine]  # fmt: skip
+        ax.set_yticks(range(len(mine)), labels, fontsize=7)
+        ax.set_ylim(len(mine) - 0.5, -0.5)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+        # why: a "1e-5" multiplier at the axis corner collides with the next panel and the x label
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+        ax.set_title(f"{name}: {mine[0].get('comparison', '')}", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("paired difference A - B (95% hierarchical interval: seeds, then clips)")
+    fig.suptitle("The paper's claims (green reproduced, red contradicted, grey inconclusive)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def preference_size_curve(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None = None) -> Figure:
+    """One panel per metric: the metric against the fraction of the preference pairs (log2 axis), one line per
+    split/language, the mean over seeds with the seeds' min-max as a band; rows of ``ablations.json``
+    ``preference_size`` (``{"fraction", "pairs", "seed", "split", "lang", "metric", "value"}``)."""
+    import matplotlib.pyplot as plt
+
+    usable = [r for r in rows if isinstance(r, Mapping) and number(r.get("fraction")) and
+              number(r.get("value")) is not None]  # fmt: skip
+    chosen = list(metrics) if metrics else sorted({str(r.get("metric")) for r in usable})
+    usable = [r for r in usable if str(r.get("metric")) in chosen]
+    if not usable:
+        return placeholder("Preference-set size", "no row has a fraction and a value")
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.6 * len(chosen), 3.2), squeeze=False)
+    seeds = {r.get("seed") for r in usable}
+    for ax, metric in zip(axes[0], chosen, strict=True):
+        mine = [r for r in usable if str(r.get("metric")) == metric]
+        for split, lang in sorted({(str(r.get("split")), str(r.get("lang"))) for r in mine}):
+            cell = [r for r in mine if str(r.get("split")) == split and str(r.get("lang")) == lang]
+            fracs = sorted({float(r["fraction"]) for r in cell})
+            vals = [[float(r["value"]) for r in cell if float(r["fraction"]) == f] for f in fracs]
+            means = [sum(v) / len(v) for v in vals]
+            line = ax.plot(fracs, means, marker="o", lw=1.3, label=f"{split}/{lang}")[0]
+            ax.fill_between(fracs, [min(v) for v in vals], [max(v) for v in vals], color=line.get_color(),
+                            alpha=0.2, lw=0)  # fmt: skip
+        ax.set_xscale("log", base=2)
+        pairs = {float(r["fraction"]): r.get("pairs") for r in mine if number(r.get("pairs")) is not None}
+        ticks = sorted({float(r["fraction"]) for r in mine})
+        ax.set_xticks(
+            ticks, [f"{t:g}\n({pairs[t]:.0f})" if t in pairs else f"{t:g}" for t in ticks], fontsize=7
+        )
+        ax.set_xlabel("fraction of pairs (pairs)")
+        ax.set_title(metric, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Preference-set size: mean over {len(seeds)} seed(s), band = seeds' min-max", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def dpo_reward_curves(dpo_logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
+    """trl's DPO log per ``label -> [{"step", "loss", "rewards/..."}]`` (:func:`po_figures.reward_curves`);
+    non-dict log entries are dropped."""
+    from aligncap_lib.figures.po_figures import reward_curves
+
+    logs = {
+        k: [h for h in v if isinstance(h, Mapping)] for k, v in dpo_logs.items() if isinstance(v, Sequence)
+    }
+    logs = {k: v for k, v in logs.items() if v}
+    if not logs:
+        return placeholder("DPO reward curves", "no log has an entry")
+    fig = reward_curves(logs)
+    fig.suptitle(
+        "DPO: implicit rewards of chosen vs rejected captions per optimizer step", fontsize=10, y=1.04
+    )
+    return fig

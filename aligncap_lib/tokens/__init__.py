@@ -1,0 +1,21 @@
+"""Speech tokens (notebook 02): audio -> EnCodec encoder -> residual vector quantizer -> units the LLM reads.
+
+"Token" in this package's names means a speech token (never a text tokenizer's piece). ``speech_tokens`` is the
+stage (``aligncap tokenize``); ``speech_codec`` (EnCodec: building, pretrained loading, the safetensors artifact,
+encoding and decoding), ``codebook_fitting`` (offline RVQ fitting with exact distances), ``speech_units`` (how
+codes enter the LLM's prompt), ``token_probe`` (what the units carry) and ``codec_comparison`` (the tokenizer
+variants of notebook 02).
+"""
+
+from aligncap_lib.tokens.speech_tokens import (
+    SpeechTokensConfig,
+    load_codes,
+    load_units,
+    speech_unit_vocabulary,
+    tokenize_stage,
+    unit_vocabulary,
+)
+
+__all__ = [
+    "SpeechTokensConfig", "load_codes", "load_units", "speech_unit_vocabulary", "tokenize_stage", "unit_vocabulary",
+]  # fmt: skip

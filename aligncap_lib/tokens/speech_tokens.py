@@ -1,0 +1,325 @@
+"""Speech tokens (issue 4): fit the EnCodec tokenizer, tokenize the corpus, probe the tokens.
+
+``aligncap tokenize --work runs/P [--preset P]`` builds ``runs/P/tokens/`` through :func:`run_layout.run_stage`:
+
+- ``codec.safetensors``: the tokenizer artifact (full EnCodec ``state_dict``), its sha256 in ``stage.json``;
+- ``codes.safetensors``: clip id -> ``int16 [n_q, T]`` codes at 75 Hz;
+- ``units.jsonl``: per clip ``{"id", "split", "lang", "units", "positions"}``, ``units`` being the text the LLM
+  reads (:mod:`aligncap_lib.tokens.speech_units`);
+- ``report.json``: skipped clips with reasons, codebook usage, how many clips were encoded or taken from cache.
+
+The token cache (``runs/P/tokens_cache/``) survives rebuilds of the stage: a fitted codec is keyed by its fit
+settings and the checksums of the ``train`` audio, codes by the codec's sha256 and the audio's sha256, so a
+re-run tokenizes nothing twice. Then ``results/<preset>/probe.json`` (:mod:`aligncap_lib.tokens.token_probe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from aligncap_lib.core.audio_io import AudioError, read_audio
+from aligncap_lib.core.presets import StageConfig, combined_hash, result_field
+from aligncap_lib.core.run_layout import RunLayout, read_stage, run_stage
+from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units
+
+if TYPE_CHECKING:
+    from encodec import EncodecModel
+
+CODEC_SOURCES = ("fit", "pretrained")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeechTokensConfig(StageConfig):
+    """Speech tokenizer settings; defaults are the ``cpu`` preset's (our choices, each with its reason)."""
+
+    stage: ClassVar[str] = "speech_tokens"
+    #: 2: every clip is encoded alone (1 padded clips into batches of 4, which moved units: speech_codec.embed);
+    #: 3: codebooks fitted and codes assigned with exact (centred float64) distances: the float32 expanded form
+    #: picked the nearest centroid for only a third of the frames, so units depended on the CPU (codebook_fitting)
+    protocol: ClassVar[int] = 3
+
+    codec: str = result_field("fit")  # "fit" offline (no weights downloadable here); "pretrained" for paper
+    pretrained_path: str | None = result_field(None)  # file or folder; None: the torch hub cache
+    n_q: int = result_field(4)  # codebooks fitted and stored (4 x 6 bits x 75 Hz = 1.8 kbps)
+    # codes per codebook: EnCodec's 1,024 left ~900 unused (FINDINGS); of 64, 128, 256, 64 probed best
+    bins: int = result_field(64)
+    encoder_filters: int = result_field(16)  # SEANet base width; EnCodec's 32 is ~3x slower, random anyway
+    fit_method: str = result_field("kmeans")  # compared with "ema" in notebook 02
+    kmeans_iters: int = result_field(15)  # Lloyd iterations; the assignment moves < 1% after ~10
+    fit_max_frames: int = result_field(60_000)  # train frames drawn for fitting (~13 min of speech)
+    unit_codebooks: int = result_field(1)  # codebooks the LLM reads
+    stack: int = result_field(2)  # frames per position: 37.5 Hz, a 2-3 s clip in 75-113 positions
+    max_positions: int = result_field(100)  # cap on unit tokens per clip (stride grows beyond it)
+    dedup: bool = result_field(False)  # collapsing repeats loses the clock that speaking rate needs
+    max_seconds: float = result_field(60.0)  # longer clips are rejected (audio_io's rule)
+    probe_c: float = result_field(0.03)  # inverse L2 strength, by 4-fold CV grouped by voice on train (cpu)
+    seed: int = result_field(0)
+
+    def validate(self) -> None:
+        self._one_of("codec", CODEC_SOURCES)
+        self._one_of("fit_method", codebook_fitting.FIT_METHODS)
+        self._positive("n_q", "bins", "encoder_filters", "kmeans_iters", "fit_max_frames", "unit_codebooks")
+        self._positive("stack", "max_positions", "max_seconds", "probe_c")
+        self._require(self.bins & (self.bins - 1) == 0, f"bins must be a power of 2, got {self.bins}")
+        self._require(self.unit_codebooks <= self.n_q, "unit_codebooks must be <= n_q")
+        self._require(self.max_positions >= self.unit_codebooks, "max_positions must hold one position")
+        if self.codec == "pretrained":
+            self._require(self.bins == 1024 and self.n_q <= 32 and self.encoder_filters == 32,
+                          "pretrained EnCodec has 32 codebooks of 1024 codes and 32 encoder filters")  # fmt: skip
+
+    @property
+    def max_frames(self) -> int:
+        return speech_codec.n_frames(int(self.max_seconds * speech_codec.SAMPLE_RATE))
+
+
+def speech_unit_vocabulary(config: SpeechTokensConfig) -> list[str]:
+    """The tokens the captioner adds to its tokenizer (unit tokens, then stride tokens)."""
+    c = config
+    return speech_units.vocabulary(c.unit_codebooks, c.bins, c.stack, c.max_positions, c.max_frames)
+
+
+def unit_vocabulary(layout: RunLayout) -> list[str]:
+    """The added tokens for the tokens built in ``layout.tokens`` (their saved config), else for the preset."""
+    saved = Path(layout.tokens) / "config.json"
+    if saved.is_file():
+        config = SpeechTokensConfig(**json.loads(saved.read_text(encoding="utf-8")))
+    else:
+        config = SpeechTokensConfig.for_preset(layout.preset)
+    return speech_unit_vocabulary(config)
+
+
+def units_to_text(codes: torch.Tensor, config: SpeechTokensConfig) -> str:
+    """Codes ``[n_q, T]`` at 75 Hz -> the speech part of a prompt (see :mod:`speech_units`)."""
+    return speech_units.units_to_text(
+        codes, unit_codebooks=config.unit_codebooks, stack=config.stack,
+        max_positions=config.max_positions, dedup=config.dedup,
+    )  # fmt: skip
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    """The corpus manifest's rows (JSON lines); raises ``ValueError`` naming the line of a malformed one."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: malformed manifest line ({exc})") from None
+    return rows
+
+
+def load_clip(path: Path, config: SpeechTokensConfig) -> np.ndarray:
+    """Mono float32 ``[samples]`` at 24 kHz; ``AudioError`` naming the file when it cannot be tokenized."""
+    wave, _, _ = read_audio(path, target_rate=speech_codec.SAMPLE_RATE, max_seconds=config.max_seconds)
+    if len(wave) < speech_codec.HOP:
+        raise AudioError(path, f"shorter than one 75 Hz frame ({len(wave)} < {speech_codec.HOP} samples)")
+    return wave
+
+
+def _embed_many(model: EncodecModel, waves: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    # speech_codec.embed encodes each clip alone: a clip's units do not depend on the others of the call
+    return dict(zip(waves, speech_codec.embed(model, list(waves.values())), strict=True))
+
+
+def get_codec(
+    config: SpeechTokensConfig, clips: dict[str, dict[str, Any]], cache: Path
+) -> tuple[Any, str, dict]:
+    """``(model, sha256, info)``: the pretrained codec, or the fitted one (from cache or fitted now on the
+    ``train`` clips). ``info["embedded"]`` holds the train frames computed here, to be quantized, not re-encoded."""
+    if config.codec == "pretrained":
+        path = speech_codec.find_pretrained(config.pretrained_path)
+        if path is None:
+            raise FileNotFoundError(
+                f"no {speech_codec.PRETRAINED_NAME} at {config.pretrained_path!r} or in the hub cache"
+            )
+        model = speech_codec.load_pretrained(path)
+        art = cache / "codecs" / f"pretrained-{speech_codec.sha256_file(path)[:16]}.safetensors"
+        if not art.exists():
+            speech_codec.save_artifact(model, art, {"source": str(path.name)})
+        return model, speech_codec.sha256_file(art), {"embedded": {}, "fitted": False, "artifact": art}
+    train = {k: c for k, c in clips.items() if c["split"] == "train"}
+    fields = {f: getattr(config, f) for f in ("n_q", "bins", "encoder_filters", "fit_method", "kmeans_iters",
+                                               "fit_max_frames", "max_seconds", "seed", "protocol")}  # fmt: skip
+    key = combined_hash(fields, {"train": sorted(c["sha256"] for c in train.values())})
+    art = cache / "codecs" / f"fit-{key}.safetensors"
+    if art.exists():
+        model, extra = speech_codec.load_artifact(art)
+        return (
+            model,
+            speech_codec.sha256_file(art),
+            {"embedded": {}, "fitted": False, "artifact": art, **extra},
+        )
+    if not train:
+        raise ValueError("no usable train clips to fit the tokenizer on")
+    model = speech_codec.build_codec(n_q=config.n_q, bins=config.bins, encoder_filters=config.encoder_filters,
+                                     seed=config.seed)  # fmt: skip
+    start = time.perf_counter()
+    embedded = _embed_many(model, {k: c["wave"] for k, c in train.items()})
+    frames = codebook_fitting.subsample_frames([embedded[k] for k in sorted(embedded)], config.fit_max_frames,
+                                               config.seed)  # fmt: skip
+    used = codebook_fitting.fit_quantizer(model.quantizer, frames, method=config.fit_method, n_q=config.n_q,
+                                          iters=config.kmeans_iters, seed=config.seed)  # fmt: skip
+    extra = {
+        "codes_used_on_fit": used,
+        "fit_frames": len(frames),
+        "fit_s": round(time.perf_counter() - start, 1),
+    }
+    speech_codec.save_artifact(model, art, extra)
+    return (
+        model,
+        speech_codec.sha256_file(art),
+        {"embedded": embedded, "fitted": True, "artifact": art, **extra},
+    )
+
+
+def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: Path) -> dict[str, Any]:
+    """Tokenize every clip of ``manifest`` into ``out`` (see the module docstring); bad clips are skipped and
+    reported. Returns the summary stored in ``stage.json``."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(config.seed)  # each stage seeds itself (a cached stage must not shift the next one)
+    rows = read_manifest(manifest)
+    skipped: dict[str, str] = {}
+    clips: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        path = manifest.parent / row["audio"]
+        try:
+            wave = load_clip(path, config)
+        except AudioError as exc:
+            skipped[row["id"]] = exc.reason
+            continue
+        clips[row["id"]] = {"split": row.get("split"), "wave": wave, "sha256": speech_codec.sha256_file(path)}
+    model, codec_sha, info = get_codec(config, clips, cache)
+    code_dir = cache / "codes" / codec_sha[:16]
+    codes: dict[str, torch.Tensor] = {}
+    todo: dict[str, np.ndarray] = {}
+    for cid, clip in clips.items():
+        f = code_dir / f"{clip['sha256']}.npy"
+        if f.exists():
+            codes[cid] = torch.from_numpy(np.load(f).astype(np.int64))
+        elif cid in info["embedded"]:
+            codes[cid] = speech_codec.quantize(model, info["embedded"][cid], config.n_q)
+        else:
+            todo[cid] = clip["wave"]
+    cached = len(codes) - sum(cid in info["embedded"] for cid in codes)
+    for cid, frames in _embed_many(model, todo).items():
+        codes[cid] = speech_codec.quantize(model, frames, config.n_q)
+    code_dir.mkdir(parents=True, exist_ok=True)
+    for cid, c in codes.items():
+        f = code_dir / f"{clips[cid]['sha256']}.npy"
+        if not f.exists():
+            np.save(f, c.numpy().astype(np.int16))
+    shutil.copyfile(info["artifact"], out / "codec.safetensors")
+    (out / "config.json").write_text(
+        json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    ids = [r["id"] for r in rows if r["id"] in codes]
+    save_file({cid: codes[cid].to(torch.int16).contiguous() for cid in ids}, str(out / "codes.safetensors"))
+    with open(out / "units.jsonl", "w", encoding="utf-8") as fh:
+        for r in rows:
+            if r["id"] in codes:
+                text = units_to_text(codes[r["id"]], config)
+                rec = {"id": r["id"], "split": r.get("split"), "lang": r.get("lang"), "units": text,
+                       "positions": speech_units.count_positions(text)}  # fmt: skip
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    usage = (
+        [int(len(torch.unique(torch.cat([codes[c][q] for c in ids])))) for q in range(config.n_q)]
+        if ids
+        else []
+    )
+    report = {"clips": len(rows), "tokenized": len(ids), "skipped": skipped, "encoded": len(todo) + len(info["embedded"]),
+              "from_cache": cached, "codec_sha256": codec_sha, "codes_used": usage, "fitted_now": info["fitted"]}  # fmt: skip
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return {k: v for k, v in report.items() if k != "skipped"} | {"skipped": len(skipped)}
+
+
+def load_units(tokens_dir: Path) -> dict[str, str]:
+    """Clip id -> speech-unit text, from a built ``tokens/`` folder (what the captioner reads)."""
+    with open(Path(tokens_dir) / "units.jsonl", encoding="utf-8") as f:
+        return {rec["id"]: rec["units"] for rec in map(json.loads, f)}
+
+
+def load_codes(tokens_dir: Path) -> dict[str, torch.Tensor]:
+    """Clip id -> codes ``LongTensor [n_q, T]`` at 75 Hz, from a built ``tokens/`` folder."""
+    from safetensors.torch import load_file
+
+    return {k: v.long() for k, v in load_file(str(Path(tokens_dir) / "codes.safetensors")).items()}
+
+
+def probe_tokens(config: SpeechTokensConfig, manifest: Path, tokens_dir: Path) -> dict[str, Any]:
+    """The probe of :mod:`token_probe` on the unit texts of ``tokens_dir`` (clips skipped there are left out)."""
+    from aligncap_lib.tokens import token_probe
+
+    units = load_units(tokens_dir)
+    rows = [r for r in read_manifest(manifest) if r["id"] in units]
+    feats = speech_units.pooled_statistics([units[r["id"]] for r in rows], config.unit_codebooks, config.bins)
+    return token_probe.probe_all(rows, feats, c=config.probe_c)
+
+
+def tokenize_stage(
+    layout: RunLayout, config: SpeechTokensConfig, *, force: bool = False
+) -> tuple[Path, bool]:
+    """Build (or reuse) ``layout.tokens`` from ``layout.corpus``; returns ``(tokens_dir, rebuilt)``."""
+    manifest = layout.corpus / "manifest.jsonl"
+    if not manifest.is_file():
+        raise FileNotFoundError(
+            f"no corpus manifest at {manifest}; run `aligncap corpus --work {layout.work}` first"
+        )
+    corpus_fp = (read_stage(layout.corpus) or {}).get("fingerprint") or speech_codec.sha256_file(manifest)
+    fingerprint = combined_hash(config.result_hash(), corpus_fp)
+    cache = layout.work / "tokens_cache"
+    return run_stage(
+        layout.tokens, fingerprint, lambda tmp: build_tokens(config, manifest, tmp, cache), force=force
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--work", required=True, help="run folder, e.g. runs/cpu (reads corpus/, writes tokens/)"
+    )
+    parser.add_argument(
+        "--preset", default=None, help="smoke, cpu or paper (default: $ALIGNCAP_PRESET or cpu)"
+    )
+    parser.add_argument(
+        "--pretrained", default=None, help="path of encodec_24khz-d7cc33bc.th (or its folder)"
+    )
+    parser.add_argument("--force", action="store_true", help="rebuild even if the stage is up to date")
+    parser.add_argument("--no-probe", action="store_true", help="skip results/<preset>/probe.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aligncap_lib.core.reproducibility import configure_threads, seed_everything, write_results
+
+    layout = RunLayout.for_preset(args.preset, args.work)
+    overrides: dict[str, Any] = {}
+    if args.pretrained:
+        overrides = {
+            "codec": "pretrained",
+            "pretrained_path": args.pretrained,
+            "bins": 1024,
+            "encoder_filters": 32,
+        }
+    config = SpeechTokensConfig.for_preset(layout.preset, **overrides)
+    configure_threads()
+    seed_everything(config.seed)
+    tokens_dir, rebuilt = tokenize_stage(layout, config, force=args.force)
+    summary = (read_stage(tokens_dir) or {}).get("summary", {})
+    print(
+        f"tokens: {tokens_dir} ({'built' if rebuilt else 'up to date'}); {json.dumps(summary, sort_keys=True)}"
+    )
+    if not args.no_probe:
+        probe = probe_tokens(config, layout.corpus / "manifest.jsonl", tokens_dir)
+        path = write_results(layout.results / "probe.json", probe, config=config.to_dict())
+        for slot, e in probe.items():
+            print(f"  {slot:16s} accuracy {e['accuracy']}  chance {e['chance']}  ceiling {e['ceiling']}")
+        print(f"probe: {path}")
+    return 0
