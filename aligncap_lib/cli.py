@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -45,11 +44,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def available() -> dict[str, tuple[str, str]]:
-    """The subcommands whose stage module exists in this version of the library."""
-    return {name: spec for name, spec in SUBCOMMANDS.items() if importlib.util.find_spec(spec[0]) is not None}
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aligncap",
@@ -57,7 +51,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Each subcommand takes --work runs/<preset> (or explicit paths) so that they chain.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in available().items():
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
             importlib.import_module(module_name).add_arguments(sp)
@@ -67,7 +61,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    cmds = available()
+    cmds = SUBCOMMANDS
     parser = build_parser(command if command in cmds else None)
     args = parser.parse_args(argv)
     if args.command is None:

@@ -54,7 +54,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.captioner import inputs
+from aligncap_lib.captioner.model import attach_lora, load_model, unit_token_ids
+from aligncap_lib.captioner.prompts import encode_example, example_prompt
+from aligncap_lib.captioner.variants import clip_examples, get_variant
 from aligncap_lib.core.processes import end_process_group, per_device_batch, whole_batches, world
+from aligncap_lib.core.reproducibility import configure_threads, seed_everything, write_json
+from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.preference.po_regularization import POConfig, dpo_train
+from aligncap_lib.training.kd_trainer import train, training_arguments
+from aligncap_lib.training.stages import StageConfigs
 
 MODES: tuple[str, ...] = ("kd", "dpo")
 
@@ -65,8 +74,6 @@ LOG_KEYS: tuple[str, ...] = ("step", "loss", "ce", "kl", "grad_norm", "learning_
 
 
 def _configs(layout: Any) -> tuple[Any, Any, Any]:
-    from aligncap_lib.preference.po_regularization import POConfig
-    from aligncap_lib.training.stages import StageConfigs
 
     configs = StageConfigs.for_preset(layout.preset)
     return configs, configs.kd, POConfig.for_preset(layout.preset)
@@ -75,11 +82,6 @@ def _configs(layout: Any) -> tuple[Any, Any, Any]:
 def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[dict[str, list[int]]]]:
     """``(LoRA student, tokenizer, encoded train examples)`` of stage ``kd`` of ``variant``, built as
     :func:`aligncap_lib.training.stages.train_student` builds them, with LoRA dropout 0 (module docstring)."""
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.model import attach_lora, load_model, unit_token_ids
-    from aligncap_lib.captioner.prompts import encode_example
-    from aligncap_lib.captioner.variants import clip_examples, get_variant
-    from aligncap_lib.core.reproducibility import seed_everything
 
     configs, _, _ = _configs(layout)
     cap = configs.captioner
@@ -106,7 +108,6 @@ def run_kd(
     layout: Any, out_dir: Path, *, steps: int, global_batch: int, seed: int, variant: str
 ) -> list[Any]:
     """``steps`` KD steps through :func:`aligncap_lib.training.kd_trainer.train`; returns Trainer's log history."""
-    from aligncap_lib.training.kd_trainer import train, training_arguments
 
     configs, kd, _ = _configs(layout)
     sched = configs.schedule
@@ -123,9 +124,6 @@ def run_kd(
 def swapped_pairs(layout: Any, variant: str) -> list[dict[str, str]]:
     """One pair per ``train`` clip in trl's format: the student's speech prompt, its first reference caption as
     chosen and the next same-language clip's caption as rejected (skipped where the two are equal)."""
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.prompts import example_prompt
-    from aligncap_lib.captioner.variants import clip_examples, get_variant
 
     records = [r for r in layout.records() if r["split"] == "train"]
     units = inputs.unit_texts(layout, records)
@@ -161,8 +159,6 @@ def run_dpo(
 ) -> list[Any]:
     """``steps`` DPO steps through :func:`aligncap_lib.preference.po_regularization.dpo_train` (the PO stage's
     DPOConfig/DPOTrainer) on :func:`swapped_pairs`; returns trl's per-step log."""
-    from aligncap_lib.core.reproducibility import seed_everything
-    from aligncap_lib.preference.po_regularization import dpo_train
 
     configs, _, po = _configs(layout)
     po = dataclasses.replace(po, steps=steps, batch_size=per_device_batch(global_batch, world()[1]),
@@ -182,8 +178,6 @@ def run(
 ) -> dict[str, Any]:  # fmt: skip
     """Run ``modes`` in order; process 0 writes ``out`` (JSON: ``num_processes``, ``global_batch``,
     ``per_device_batch``, ``steps``, and per mode a list of per-step logs with :data:`LOG_KEYS`). Returns it."""
-    from aligncap_lib.core.reproducibility import configure_threads, write_json
-    from aligncap_lib.core.run_layout import RunLayout
 
     unknown = [m for m in modes if m not in RUNNERS]
     if unknown or not modes:

@@ -32,7 +32,7 @@ from aligncap_lib.core.run_layout import RunLayout
 
 KERNEL = "aligncap"
 
-#: The notebooks in pipeline order (issue "Foundation", item 2). A notebook that does not exist yet is
+#: The notebooks in pipeline order. A notebook that does not exist yet is
 #: reported as such and skipped; the contract test checks that no other notebook exists.
 NOTEBOOKS: tuple[str, ...] = (
     "00_overview",

@@ -1,4 +1,4 @@
-"""Benchmark of the emotion grammar parser (issue 5; issue 6 needs 1,000 captions x 3 references in <= 10 s).
+"""Benchmark of the emotion grammar parser (the evaluation needs 1,000 captions x 3 references in <= 10 s).
 
 Times ``parse_caption`` on fresh captions: the hand-labelled free-form fixtures (all distinct wording) and N
 corpus captions per language composed from both template partitions (random attributes). The parse cache is

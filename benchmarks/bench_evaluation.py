@@ -1,4 +1,4 @@
-"""Benchmark of the evaluation stage (issue 6, item 9).
+"""Benchmark of the evaluation stage.
 
 Scores N English captions (default 1,000, three references each, synthetic template captions) once to warm up
 (JVM for METEOR, the sentence encoder), then times a second, *fresh* set of N captions (new texts, so the
@@ -67,7 +67,7 @@ def main() -> None:
     warm = time.perf_counter() - t0
 
     refs, hyps = make_set(args.n, args.lang, seed=1)
-    # The clue parser (issue 5) is timed on its own: it is the slowest part and is cached per unique caption.
+    # The clue parser is timed on its own: it is the slowest part and is cached per unique caption.
     from aligncap_lib.evaluation.hallucination import parse_claims
 
     texts = sorted({*hyps.values(), *(r for rs in refs.values() for r in rs)})

@@ -1,5 +1,5 @@
 """Time per step and peak memory: SFT step vs KD step (teacher = adapter-disabled base) vs naive KD holding a
-second model copy as teacher. Goals (issue 7): KD <= 1.5x the time and <= 1.15x the peak memory of SFT.
+second model copy as teacher. Goals: KD <= 1.5x the time and <= 1.15x the peak memory of SFT.
 
     python benchmarks/bench_kd.py [--steps 20] [--batch 16] [--threads 2]
 

@@ -1,5 +1,4 @@
-"""Paper-preset throughput: KD or DPO training steps of a paper-size LM, tokens per second and peak memory
-(issue 11).
+"""Paper-preset throughput: KD or DPO training steps of a paper-size LM, tokens per second and peak memory.
 
     python benchmarks/bench_paper.py [--stage kd|po] [--size 0.5b|7b] [--steps 10] [--batch 32] [--seq 600]
                                      [--layers N] [--out results/paper/throughput.json]

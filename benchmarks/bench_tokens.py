@@ -4,7 +4,7 @@
 
 Clips are espeak-ng-like stand-ins (harmonic tones with a syllable-rate envelope and noise) so the benchmark
 needs no corpus; tokenization cost does not depend on the content. Timed: encoder + RVQ + unit text, after a
-warm-up batch; the codec is fitted first on the same clips (fit time printed separately). Goal (issue 4):
+warm-up batch; the codec is fitted first on the same clips (fit time printed separately). Goal:
 >= 50x real time on 2 cores. Take numbers on a quiet machine: other processes on the cores slow torch 3-8x.
 """
 

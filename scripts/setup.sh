@@ -6,7 +6,7 @@
 #      have sudo, otherwise we stop and say exactly what to install;
 #   2. a virtual environment in $ALIGNCAP_VENV (default: .venv in the repository);
 #   3. torch==2.13.0 in the same pip command as everything else (installing anything that depends on torch first
-#      pulls a multi-GB CUDA build, see shared FINDINGS), then the package with its pinned dependencies;
+#      pulls a multi-GB CUDA build), then the package with its pinned dependencies;
 #   4. the torchaudio trap: encodec imports torchaudio, whose PyPI wheels are CUDA builds whose native library
 #      fails to load next to the CPU torch. We install torchaudio without dependencies and without its native
 #      libraries; the pure-Python parts encodec uses (resampling, spectrograms) then work. Audio I/O never uses

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The tests: set up (or reuse) the environment, lint and type-check, run the unit tests, then execute every
-# notebook once under nbval at the smoke preset. Extra arguments go to pytest.
+# The tests: set up (or reuse) the environment, lint, type-check and check the subpackages' layer order, run the
+# unit tests, then execute every notebook once under nbval at the smoke preset. Extra arguments go to pytest.
+#   bash scripts/test.sh           # everything: what CI runs
+#   bash scripts/test.sh --fast    # the unit tests without notebooks and without tests marked slow
 set -euo pipefail
+fast=0
+if [ "${1:-}" = "--fast" ]; then fast=1; shift; fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 . "$ROOT/scripts/setup.sh"
@@ -13,6 +17,13 @@ ruff check .
 ruff format --check aligncap_lib tests benchmarks
 echo "[test] mypy"
 mypy
-echo "[test] pytest (unit tests, then notebooks under nbval at the smoke preset)"
+echo "[test] import layers (.importlinter)"
+lint-imports --no-cache
 # Exit status 5 (no tests collected) is a failure like any other non-zero status.
-python -m pytest tests notebooks --nbval-lax --nbval-kernel-name aligncap -p no:cacheprovider "$@"
+if [ "$fast" = 1 ]; then
+  echo "[test] pytest (unit tests not marked slow; no notebooks)"
+  python -m pytest tests -m "not slow" -p no:cacheprovider "$@"
+else
+  echo "[test] pytest (unit tests, then notebooks under nbval at the smoke preset)"
+  python -m pytest tests notebooks --nbval-lax --nbval-kernel-name aligncap -p no:cacheprovider "$@"
+fi

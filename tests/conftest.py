@@ -16,7 +16,7 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return
-    # 2-core machines: oversubscribed threads were measured >100x slower (shared FINDINGS).
+    # 2-core machines: oversubscribed threads were measured >100x slower.
     torch.set_num_threads(int(os.environ.get("ALIGNCAP_THREADS", "2")))
 
 

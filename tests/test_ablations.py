@@ -27,7 +27,7 @@ def test_verdicts(lo: float, hi: float, direction: int, verdict: str) -> None:
 
 def test_config_validates() -> None:
     assert AblationConfig.for_preset("smoke").seeds == (0,)
-    assert len(AblationConfig.for_preset("cpu").seeds) >= 3  # issue 9: at least 3 seeds at cpu
+    assert len(AblationConfig.for_preset("cpu").seeds) >= 3  # at least 3 seeds at cpu
     with pytest.raises(ValueError, match="unknown variant"):
         AblationConfig(variants=("no_such",))
     with pytest.raises(ValueError, match="sweep_seeds"):
@@ -72,8 +72,9 @@ def test_clue_source_comparison_on_an_empty_run_is_missing(tmp_path) -> None:
 
 def test_secap_dev_rows_without_data_say_why(tmp_path, monkeypatch) -> None:
     from aligncap_lib.analysis import ablations
-    from aligncap_lib.evaluation import peer_rows
 
-    monkeypatch.setattr(peer_rows, "find_secap_dir", lambda path=None: None)
+    monkeypatch.setattr(ablations, "find_secap_dir", lambda path=None, with_results=False: None)
     out = ablations.secap_dev_rows(RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)))
-    assert out == {"skipped_reason": "no SECap data: put it at ../shared/secap-dev or set $SECAP_DIR"}
+    assert out == {
+        "skipped_reason": "no SECap data: set $SECAP_DIR (or put secap-dev in a shared/ folder next to the clone)"
+    }

@@ -1,4 +1,4 @@
-"""Bootstrap intervals from per-clip statistics (issue 6, item 6)."""
+"""Bootstrap intervals from per-clip statistics."""
 
 from __future__ import annotations
 

@@ -1,17 +1,18 @@
-"""pycocoevalcap parity (issue 6, item 8) and the per-clip sufficient statistics behind the bootstrap."""
+"""pycocoevalcap parity and the per-clip sufficient statistics behind the bootstrap."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from aligncap_lib.corpus.secap import find_secap_dir
 from aligncap_lib.evaluation.ngram_metrics import (
     bleu_from_stats,
     meteor_from_stats,
     score_ngrams,
     spice_status,
 )
-from aligncap_lib.evaluation.peer_rows import find_secap_dir, read_secap_results
+from aligncap_lib.evaluation.peer_rows import read_secap_results
 from aligncap_lib.evaluation.segmentation import tokenize_captions
 
 EN_REFS = {
@@ -69,7 +70,7 @@ def test_parity_english_tokens():
 
 @pytest.mark.secap
 def test_parity_on_secap_dev_every_ngram_metric_equals_pycocoevalcap():
-    found = find_secap_dir()
+    found = find_secap_dir(with_results=True)
     if found is None:
         pytest.skip("secap-dev not found (../shared/secap-dev or $SECAP_DIR)")
     refs, hyps = read_secap_results(found)

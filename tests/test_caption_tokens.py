@@ -1,4 +1,4 @@
-"""Tokenization rules of the evaluation (issue 6, item 2)."""
+"""Tokenization rules of the evaluation."""
 
 from __future__ import annotations
 

@@ -209,7 +209,7 @@ def test_config_validates() -> None:
 @pytest.mark.parametrize(("view", "role"), [("text", "teacher"), ("speech", "student"), ("text", "student")])
 def test_generation_reads_exactly_the_training_prompt(lang: str, view: str, role: str) -> None:
     """The teacher gate generates from the prompt it was trained on: same ids (no BOS, no extra space), the
-    caption following ``Caption:``/``描述：`` directly (issue 7: a gate at 0.30 was checked against this)."""
+    caption following ``Caption:``/``描述：`` directly (a gate at 0.30 was once checked against this)."""
     from aligncap_lib.captioner.prompts import example_prompt
 
     tok = tiny_tokenizer()

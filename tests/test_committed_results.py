@@ -1,4 +1,4 @@
-"""The committed ``results/cpu/`` must come from the code's ``cpu`` preset (issue 9, item 6).
+"""The committed ``results/cpu/`` must come from the code's ``cpu`` preset.
 
 The summary stores the result hash of every stage config (result-affecting fields only, plus the stage's protocol
 version); a change to any of them that changes results makes this test fail until ``results/cpu/`` is

@@ -6,7 +6,6 @@ reference log-probs were cached per process (rank 1 could not read rank 0's file
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 from aligncap_lib.core.processes import per_device_batch, whole_batches
-from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
+from tests.fixtures_pipeline import copy_pipeline, smoke_pipeline  # noqa: F401  (session fixture)
 
 STEPS, GLOBAL_BATCH = 3, 4
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
@@ -70,20 +69,9 @@ def _run(cmd: list[str], repo: Path) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def smoke_work(tiny_corpus, tmp_path_factory):  # noqa: F811, ANN001, ANN201
+def smoke_work(smoke_pipeline, tmp_path_factory):  # noqa: F811, ANN001, ANN201
     """A smoke run folder with the inputs both runs read: corpus, speech tokens, text teacher."""
-    from aligncap_lib.captioner.model import CaptionerConfig
-    from aligncap_lib.core.run_layout import RunLayout
-    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
-    from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
-
-    work = tmp_path_factory.mktemp("distributed_run")
-    shutil.copytree(tiny_corpus, work / "corpus")
-    layout = RunLayout(preset="smoke", work=work)
-    tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
-    teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
-    ensure_teacher(layout, CaptionerConfig.for_preset("smoke"), teacher)
-    return work
+    return copy_pipeline(smoke_pipeline, tmp_path_factory.mktemp("distributed_run") / "run").work
 
 
 def _one_and_two(work: Path, repo: Path, mode: str) -> tuple[dict, dict]:

@@ -387,7 +387,7 @@ def test_an_absence_alone_is_read() -> None:
 
 
 def test_fresh_captions_parse_fast() -> None:
-    """Issue 6 scores 1,000 captions (x 3 references) in <= 10 s: the Earley parser took ~55 ms a caption."""
+    """The evaluation scores 1,000 captions (x 3 references) in <= 10 s: the Earley parser took ~55 ms a caption."""
     rows = [(r["text"], lang) for lang in ("en", "zh") for r in load_free(lang)]
     parse_caption("warm up the lexicons and jieba", "en"), parse_caption("预热", "zh")
     parse_run.cache_clear()

@@ -1,5 +1,5 @@
 """The evaluation stage: ``aligncap evaluate`` for both languages, its JSON keys, id errors, similarity, the peer
-row (issue 6, items 3, 4, 7)."""
+row."""
 
 from __future__ import annotations
 
@@ -122,9 +122,10 @@ def test_config_validates():
 
 @pytest.mark.secap
 def test_secap_peer_row_beats_its_shuffled_baseline():
-    from aligncap_lib.evaluation.peer_rows import find_secap_dir, secap_peer_row
+    from aligncap_lib.corpus.secap import find_secap_dir
+    from aligncap_lib.evaluation.peer_rows import secap_peer_row
 
-    if find_secap_dir() is None:
+    if find_secap_dir(with_results=True) is None:
         pytest.skip("secap-dev not found (../shared/secap-dev or $SECAP_DIR)")
     row = secap_peer_row(config=FAST)
     assert row.metrics["n_clips"] == 100 and row.metrics["tokenization"] == "zh_char"

@@ -1,4 +1,4 @@
-"""Faithfulness rules (issue 6, item 5): each rule fires on its own violation and not on a good caption."""
+"""Faithfulness rules: each rule fires on its own violation and not on a good caption."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""Hallucination rules over slots (issue 6, item 5): pure functions, tested with hand-made claims and truths."""
+"""Hallucination rules over slots: pure functions, tested with hand-made claims and truths."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -94,10 +92,6 @@ def test_misaligned_inputs_are_refused():
         h.factual_hallucination([{}], [])
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("aligncap_lib.clues.emotion_clues") is None,
-    reason="the clue parser (aligncap_lib.clues.emotion_clues, issue 5) has not landed yet",
-)
 def test_parse_claims_wrapper_reads_slots_from_captions():
     claims, descriptors = h.parse_claims(["The speaker talks very fast in a loud, angry voice."], "en")
     assert claims[0].get("rate") == "fast" and claims[0].get("emotion") == "angry"
@@ -111,10 +105,6 @@ def test_conflicting_claim_counts_as_mentioned_and_wrong_and_makes_a_reference_u
     assert h.truth_from_references([{"rate": h.CONFLICT}])["rate"] is None
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("aligncap_lib.clues.emotion_clues") is None,
-    reason="the clue parser (aligncap_lib.clues.emotion_clues, issue 5) has not landed yet",
-)
 def test_slot_ratios_on_hand_made_captions_against_reference_clues():
     ratios, n_clues = h.slot_ratios(
         ["The speaker talks fast and sounds angry.", "The weather is nice."],

@@ -1,4 +1,4 @@
-"""Human preferences (issue 8, item 3): the JSONL a lab fills in becomes pairs; every bad line is named."""
+"""Human preferences: the JSONL a lab fills in becomes pairs; every bad line is named."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def test_a_generation_failure_loses_only_its_item(captioner, clips, monkeypatch)
 
 def test_inference_reads_the_units_of_the_tokenize_stage(smoke_model, captioner) -> None:  # noqa: F811
     """A corpus clip captioned from its file reads exactly the units the evaluation read (both encode each clip
-    alone; issue 4: the padded batches of the old tokenize stage changed about a third of a clip's units)."""
+    alone; the padded batches of the old tokenize stage changed about a third of a clip's units)."""
     from aligncap_lib.tokens.speech_tokens import load_units
 
     stage_units = load_units(smoke_model.layout.tokens)

@@ -1,4 +1,4 @@
-"""Judge checks (issue 8, item 3): chosen-vs-truth counting and the SECap ranking agreement."""
+"""Judge checks: chosen-vs-truth counting and the SECap ranking agreement."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LLM judge (issue 8, item 2) against a local OpenAI-compatible server: scores, retries, cache, no key leak."""
+"""LLM judge against a local OpenAI-compatible server: scores, retries, cache, no key leak."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aligncap_lib.preference.judges import ClipContext, make_judge
+from aligncap_lib.preference.judges import ClipContext
 from aligncap_lib.preference.llm_judge import (
     ENV_API_KEY,
     ENV_BASE_URL,
@@ -21,6 +21,7 @@ from aligncap_lib.preference.llm_judge import (
     judge_prompt,
     parse_scores,
 )
+from aligncap_lib.preference.po_regularization import judge_by_name as make_judge
 
 KEY = "sk-test-SECRET-7f3a9"
 GOOD = '{"factuality": 10, "faithfulness": 7, "similarity": 1}'

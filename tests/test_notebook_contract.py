@@ -1,4 +1,4 @@
-"""The notebook contract (issue "Foundation", item 11): every notebook reads like a section of the paper, is
+"""The notebook contract: every notebook reads like a section of the paper, is
 parameterised by papermill, only calls the library, and is committed small, clean and deterministic."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``paper`` preset's runtime (issue 11, items 4 and 5) on a model saved with ``save_pretrained``: bf16 weights
+"""The ``paper`` preset's runtime on a model saved with ``save_pretrained``: bf16 weights
 and autocast, gradient checkpointing with the LoRA input-gradient fix, SDPA, ``device="auto"``. On this CPU the
 steps run on the CPU; on a machine with a GPU the same tests run the KD Trainer and trl's DPOTrainer on it
 (``results/paper/README.md``: how they were run on an H200). Nothing here requires a GPU."""
@@ -38,7 +38,7 @@ def _paper_config(folder: Path) -> tuple[CaptionerConfig, RuntimeConfig]:
 
 
 def test_paper_preset_runtime_trains_a_local_checkpoint(tmp_path: Path) -> None:
-    """Issue 11 item 4: a model saved with save_pretrained goes through exactly the paper preset's code: its
+    """A model saved with save_pretrained goes through exactly the paper preset's code: its
     captioner config (bf16 weights and autocast, gradient checkpointing with the LoRA input-gradient fix, SDPA,
     device auto = the CPU here), the LoRA student and the KD Trainer."""
     save_model(tiny_model(), tiny_tokenizer(), tmp_path / "hub")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 
 import pytest
 import torch
@@ -20,7 +19,7 @@ from aligncap_lib.preference.po_regularization import (
     subsample_pairs,
     train_po,
 )
-from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
+from tests.fixtures_pipeline import copy_pipeline, smoke_pipeline, test_configs  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,25 +90,10 @@ def test_config_validates() -> None:
 
 
 @pytest.fixture(scope="module")
-def po_run(tiny_corpus, tmp_path_factory):  # noqa: F811
-    from aligncap_lib.core.run_layout import RunLayout
-    from aligncap_lib.evaluation.scoring import EvaluationConfig
-    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
-    from aligncap_lib.training.kd_trainer import ScheduleConfig
-    from aligncap_lib.training.stages import StageConfigs
-    from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
-
-    work = tmp_path_factory.mktemp("po_run")
-    shutil.copytree(tiny_corpus, work / "corpus")
-    layout = RunLayout(preset="smoke", work=work)
-    tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))
-    teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
-    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50, splits=("test_zeroshot",))
-    schedule = dataclasses.replace(ScheduleConfig.for_preset("smoke"), steps=6, progress=False)
-    configs = StageConfigs.for_preset("smoke")._replace(teacher=teacher, evaluation=ev, schedule=schedule)
-    ensure_teacher(layout, configs.captioner, teacher, decoding=configs.decoding)
+def po_run(smoke_pipeline, tmp_path_factory):  # noqa: F811
+    layout = copy_pipeline(smoke_pipeline, tmp_path_factory.mktemp("po_run") / "run")
     po = dataclasses.replace(POConfig.for_preset("smoke"), progress=False)
-    return layout, configs, po
+    return layout, test_configs(steps=6), po
 
 
 def test_trl_tokenizes_our_prompts_as_we_do(po_run) -> None:

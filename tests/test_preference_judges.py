@@ -1,4 +1,4 @@
-"""Preference judges (issue 8, item 2): the rubric judge's criteria behave as documented, the interface holds."""
+"""Preference judges: the rubric judge's criteria behave as documented, the interface holds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from aligncap_lib.preference import judges as pj
-from aligncap_lib.preference.judges import ClipContext, JudgeScore, RubricJudge, make_judge
+from aligncap_lib.preference.judges import ClipContext, JudgeScore, RubricJudge
+from aligncap_lib.preference.po_regularization import judge_by_name as make_judge
 
 MEASURED = {
     "pitch_level": "high",

@@ -124,7 +124,7 @@ def test_codes_shape_and_75_hz_frame_rate(tiny_codec):
 
 def test_encoding_is_deterministic_and_batch_independent(tiny_codec):
     """A clip's frames (not only its codes) must not depend on the other clips of a call: with near-tied centroids
-    the smallest frame difference flips units (issue 4: a zero-padded batch moved the last frames by 1e-4)."""
+    the smallest frame difference flips units (a zero-padded batch moved the last frames by 1e-4)."""
     waves = [_tone(0.8, 140), _tone(0.3, 260)]
     frames_batched = speech_codec.embed(tiny_codec, waves)
     frames_single = [speech_codec.embed(tiny_codec, [w])[0] for w in waves]
@@ -341,9 +341,9 @@ def test_stage_tokenizes_with_a_local_pretrained_checkpoint(tmp_path):
 
 
 def speech_codec_wave(manifest: Path, cid: str, config: SpeechTokensConfig) -> np.ndarray:
-    from aligncap_lib.tokens.speech_tokens import load_clip, read_manifest
+    from aligncap_lib.tokens.speech_tokens import load_clip, read_rows
 
-    row = next(r for r in read_manifest(manifest) if r["id"] == cid)
+    row = next(r for r in read_rows(manifest)[0] if r["id"] == cid)
     return load_clip(manifest.parent / row["audio"], config)
 
 

@@ -14,11 +14,9 @@ from transformers import TrainerCallback
 from aligncap_lib.captioner.model import CaptionerConfig
 from aligncap_lib.core.run_layout import RunLayout
 from aligncap_lib.evaluation.scoring import EvaluationConfig
-from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, tokenize_stage
-from aligncap_lib.training.kd_trainer import ScheduleConfig
-from aligncap_lib.training.stages import StageConfigs, train_student
-from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher, teacher_fingerprint
-from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
+from aligncap_lib.training.stages import train_student
+from aligncap_lib.training.text_teacher import TeacherConfig, teacher_fingerprint
+from tests.fixtures_pipeline import copy_pipeline, smoke_pipeline, test_configs  # noqa: F401
 
 
 class _Kill(TrainerCallback):
@@ -33,17 +31,9 @@ class _Kill(TrainerCallback):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tiny_corpus, tmp_path_factory):  # noqa: F811
-    work = tmp_path_factory.mktemp("train_run")
-    shutil.copytree(tiny_corpus, work / "corpus")
-    layout = RunLayout(preset="smoke", work=work)
-    tokenize_stage(layout, SpeechTokensConfig.for_preset("smoke"))  # the students read real speech units
-    teacher = dataclasses.replace(TeacherConfig.for_preset("smoke"), steps=10, progress=False)
-    ev = EvaluationConfig(meteor=False, similarity=False, n_bootstrap=50, splits=("test_zeroshot",))
-    schedule = dataclasses.replace(ScheduleConfig.for_preset("smoke"), steps=6, save_steps=2, progress=False)
-    configs = StageConfigs.for_preset("smoke")._replace(teacher=teacher, evaluation=ev, schedule=schedule)
-    ensure_teacher(layout, configs.captioner, teacher, decoding=configs.decoding)
-    return layout, configs
+def smoke_run(smoke_pipeline, tmp_path_factory):  # noqa: F811
+    layout = copy_pipeline(smoke_pipeline, tmp_path_factory.mktemp("train_run") / "run")
+    return layout, test_configs(steps=6, save_steps=2)
 
 
 def test_kill_and_resume_gives_byte_identical_results(smoke_run) -> None:

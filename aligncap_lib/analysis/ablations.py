@@ -1,4 +1,4 @@
-"""Ablations (issue 9): every variant of the table over several seeds, the preference-set-size sweep, and each
+"""Ablations: every variant of the table over several seeds, the preference-set-size sweep, and each
 of the paper's claims as a paired difference with its interval and a plain verdict.
 
 The runner only schedules stages that already know how to cache themselves (:mod:`aligncap_lib.training.stages`,
@@ -32,8 +32,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from aligncap_lib.captioner.variants import VARIANT_ORDER
-from aligncap_lib.core.presets import StageConfig, added_field, plumbing_field
+from aligncap_lib.analysis.results_summary import paired_over_seeds
+from aligncap_lib.captioner import inputs
+from aligncap_lib.captioner.model import load_model
+from aligncap_lib.captioner.prompts import CaptionExample
+from aligncap_lib.captioner.variants import VARIANT_ORDER, get_variant
+from aligncap_lib.clues.acoustic_analyzer import analyze
+from aligncap_lib.core.audio_io import AudioError, read_audio
+from aligncap_lib.core.manifest import read_manifest
+from aligncap_lib.core.presets import StageConfig, added_field, combined_hash, plumbing_field
+from aligncap_lib.core.run_layout import read_stage, run_stage
+from aligncap_lib.corpus.secap import find_secap_dir
+from aligncap_lib.evaluation import bootstrap as bs
+from aligncap_lib.evaluation.peer_rows import read_secap_results
+from aligncap_lib.evaluation.result_store import load_results
+from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
+from aligncap_lib.experiment.grid import train_variants
+from aligncap_lib.export.inference import Captioner
+from aligncap_lib.preference.po_regularization import POConfig, stage_name, train_po
+from aligncap_lib.training.stage_results import final_stage_dir, stage_results, valid_kl_per_seed
+from aligncap_lib.training.stages import StageConfigs, evaluate_model, train_teacher
 
 #: (claim, A (variant, stage), B (variant, stage), metrics with +1 = higher is better, -1 = lower is better)
 CLAIMS: tuple[tuple[str, tuple[str, str], tuple[str, str], tuple[tuple[str, int], ...]], ...] = (
@@ -54,19 +72,19 @@ NEAR_ZERO = 1e-3
 
 @dataclasses.dataclass(frozen=True)
 class AblationConfig(StageConfig):
-    """What the ablation runs. Defaults: the ``cpu`` preset (issue 9: at least 3 seeds per trained variant)."""
+    """What the ablation runs. Defaults: the ``cpu`` preset (at least 3 seeds per trained variant)."""
 
     stage: ClassVar[str] = "ablations"
 
     seeds: tuple[int, ...] = (0, 1, 2)
     variants: tuple[str, ...] = VARIANT_ORDER
-    pref_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)  # issue 9's example sweep
+    pref_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)  # an eighth to all of the pairs
     sweep_seeds: tuple[int, ...] = (
         0,
     )  # budget: one seed for the sweep (each point is a DPO run + evaluation)
     claim_split: str = "test_zeroshot"  # the paper's headline setting: unseen speakers
     #: Splits evaluated for every seed after the first (the first seed: the evaluation config's ``splits``).
-    #: Budget (issue 9: 3 seeds within 60 minutes on 2 cores): generation and metrics on all 505 test clips took
+    #: Budget (3 seeds within the 60-minute cpu budget on 2 cores): generation and metrics on all 505 test clips took
     #: about half of each training's 170 s at cpu; the claims are read on the claim split, so later seeds score
     #: that one (both languages) and the seen / cross-domain tables rest on the first seed. () = every split.
     later_seed_splits: tuple[str, ...] = ("test_zeroshot",)
@@ -76,7 +94,6 @@ class AblationConfig(StageConfig):
     progress: bool = plumbing_field(True)
 
     def validate(self) -> None:
-        from aligncap_lib.captioner.variants import get_variant
 
         self._require(len(self.seeds) > 0, "seeds must not be empty")
         for v in self.variants:
@@ -107,9 +124,6 @@ def run_ablations(
 ) -> dict[tuple[str, str, int], Path]:
     """Train and evaluate every variant x seed (cached stages reused), then the preference-size sweep of
     ``aligncap_full``; returns ``{(variant, stage, seed): folder}``."""
-    from aligncap_lib.experiment.grid import train_variants
-    from aligncap_lib.preference.po_regularization import POConfig, stage_name, train_po
-    from aligncap_lib.training.stages import StageConfigs, train_teacher
 
     preset = preset or layout.preset
     train_teacher(layout, preset=preset)
@@ -140,19 +154,12 @@ def secap_dev_rows(
     variants trained with clues). Returns ``{"clips", "skipped", "rows": {name: metrics}}``, or
     ``{"skipped_reason": ...}`` without the data. A clip that cannot be read is listed and left out.
     """
-    from aligncap_lib.captioner.prompts import CaptionExample
-    from aligncap_lib.captioner.variants import get_variant
-    from aligncap_lib.clues.acoustic_analyzer import analyze
-    from aligncap_lib.core.audio_io import AudioError, read_audio
-    from aligncap_lib.core.manifest import read_manifest
-    from aligncap_lib.evaluation.peer_rows import find_secap_dir, read_secap_results
-    from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
-    from aligncap_lib.export.inference import Captioner
-    from aligncap_lib.training.stage_results import final_stage_dir
 
-    found = find_secap_dir(secap_dir)
+    found = find_secap_dir(secap_dir, with_results=True)
     if found is None:
-        return {"skipped_reason": "no SECap data: put it at ../shared/secap-dev or set $SECAP_DIR"}
+        return {
+            "skipped_reason": "no SECap data: set $SECAP_DIR (or put secap-dev in a shared/ folder next to the clone)"
+        }
     refs, secap_hyps = read_secap_results(found)
     ids = sorted(refs)[: cfg.secap_clips or None]
     ev = EvaluationConfig.for_preset(layout.preset)
@@ -205,8 +212,6 @@ def kl_difference(
 ) -> dict[str, Any]:
     """Paired difference of the held-out speech-vs-text KL (A - B, same ``valid`` clips and ``seeds``; default:
     every seed folder)."""
-    from aligncap_lib.evaluation import bootstrap as bs
-    from aligncap_lib.training.stage_results import valid_kl_per_seed
 
     ka, kb = valid_kl_per_seed(layout, *a, seeds), valid_kl_per_seed(layout, *b, seeds)
     common = sorted(set(ka) & set(kb))
@@ -226,8 +231,6 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
     """One row per (claim, language, metric) with the paired difference, its interval and the verdict;
     comparisons whose stages are missing are listed with verdict ``missing`` and the reason. Over ``cfg.seeds``
     only: a seed folder left by an older configuration is never mixed in."""
-    from aligncap_lib.analysis.results_summary import paired_over_seeds
-    from aligncap_lib.training.stage_results import stage_results
 
     seeds = list(cfg.seeds)
     rows: list[dict[str, Any]] = []
@@ -257,7 +260,7 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
     return rows
 
 
-#: Metrics of the inference clue-source comparison (issue 9 item 1), with +1 = higher is better.
+#: Metrics of the inference clue-source comparison, with +1 = higher is better.
 CLUE_SOURCE_METRICS: tuple[tuple[str, int], ...] = (
     ("slot_accuracy", 1), ("factual_hallucination", -1), ("omission", -1), ("cider", 1),
 )  # fmt: skip
@@ -272,16 +275,6 @@ def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[di
     The clue-free captions are generated and scored once per seed by the evaluation of the trained stages
     (:func:`aligncap_lib.training.stages.evaluate_model`), cached as a stage in ``runs/<preset>/eval/clues_none/seed<k>/``
     keyed by the PO stage's fingerprint; rows like :func:`claims`'."""
-    from aligncap_lib.analysis.results_summary import paired_over_seeds
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.model import load_model
-    from aligncap_lib.captioner.variants import get_variant
-    from aligncap_lib.core.manifest import read_manifest
-    from aligncap_lib.core.presets import combined_hash
-    from aligncap_lib.core.run_layout import read_stage, run_stage
-    from aligncap_lib.evaluation.result_store import load_results
-    from aligncap_lib.training.stage_results import stage_results
-    from aligncap_lib.training.stages import StageConfigs, evaluate_model
 
     acoustic = stage_results(layout, "aligncap_full", "po", seeds=list(cfg.seeds))
     if not acoustic:
@@ -324,7 +317,6 @@ def preference_size(
     metrics: tuple[str, ...] = ("cider", "slot_accuracy", "factual_hallucination"),
 ) -> list[dict[str, Any]]:
     """Rows ``{"fraction", "pairs", "seed", "split", "lang", "metric", "value"}`` of the sweep (stages present)."""
-    from aligncap_lib.evaluation.result_store import load_results
 
     rows = []
     for seed in cfg.sweep_seeds:

@@ -25,7 +25,12 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.captioner.variants import VARIANT_ORDER
+from aligncap_lib.core.manifest import read_manifest
+from aligncap_lib.core.presets import combined_hash, stage_configs
+from aligncap_lib.core.reproducibility import environment_snapshot, write_json
+from aligncap_lib.evaluation import bootstrap as bs
 from aligncap_lib.evaluation.result_store import load_results
+from aligncap_lib.evaluation.scoring import EvaluationConfig, over_seeds
 from aligncap_lib.training.stage_results import final_stage_dir, seeds_of, stage_results, valid_kl_per_seed
 
 
@@ -39,7 +44,6 @@ def build_summary(
     """Runs and aggregate of ``summary.json`` over ``seeds`` (default: every seed folder in the run; a caller
     that has just trained or checked some seeds passes them, so a seed folder left by an older configuration is
     never mixed in)."""
-    from aligncap_lib.evaluation.scoring import EvaluationConfig, over_seeds
 
     ev = config or EvaluationConfig.for_preset(layout.preset)
     runs: list[dict[str, Any]] = []
@@ -87,7 +91,6 @@ def build_summary(
 def result_hashes(preset: str) -> dict[str, str]:
     """Stage -> :meth:`StageConfig.result_hash` of the code's ``preset`` (result-affecting fields only), and
     ``"all"`` over the stages: stored in the summary so that a test can tell committed results from stale ones."""
-    from aligncap_lib.core.presets import combined_hash, stage_configs
 
     out = {stage: cls.for_preset(preset).result_hash() for stage, cls in sorted(stage_configs().items())}
     return out | {"all": combined_hash(out)}
@@ -96,8 +99,6 @@ def result_hashes(preset: str) -> dict[str, str]:
 def write_summary(layout: Any, seeds: Sequence[int] | None = None) -> Path:
     """Build and write ``results/<preset>/summary.json`` (over ``seeds``: :func:`build_summary`) with the stage
     configs and the environment."""
-    from aligncap_lib.core.presets import stage_configs
-    from aligncap_lib.core.reproducibility import environment_snapshot, write_json
 
     summary = build_summary(layout, seeds=seeds)
     configs = {}
@@ -125,7 +126,6 @@ def paired_over_seeds(
 ) -> dict[str, Any]:
     """A minus B on ``metric`` with the paired hierarchical interval over the seeds both have (seeds, then
     clips, the same draws for both); ``{"diff", "ci95", "a", "b", "n_seeds"}``."""
-    from aligncap_lib.evaluation import bootstrap as bs
 
     seeds = sorted(s for s in set(a) & set(b) if (split, lang) in a[s] and (split, lang) in b[s])
     if not seeds:
@@ -155,7 +155,6 @@ def mean_over_seeds(
     results: dict[int, dict[tuple[str, str], Any]], split: str, lang: str, metric: str, config: Any
 ) -> dict[str, Any]:
     """Mean over seeds of ``metric`` with the hierarchical interval: ``{"mean", "ci95", "n_seeds"}``."""
-    from aligncap_lib.evaluation.scoring import over_seeds
 
     seeded = [results[s][(split, lang)] for s in sorted(results) if (split, lang) in results[s]]
     if not seeded:
@@ -171,7 +170,6 @@ def kl_over_seeds(
     """The held-out (``valid``) speech-vs-text KL of ``variant``'s ``stage``: mean over ``seeds`` (default: every
     seed folder) with the hierarchical interval, from each seed's ``valid_kl.json``; ``{"mean", "ci95",
     "n_seeds", "per_seed"}``."""
-    from aligncap_lib.evaluation import bootstrap as bs
 
     per_seed = valid_kl_per_seed(layout, variant, stage, seeds)
     if not per_seed:
@@ -186,7 +184,7 @@ def kl_over_seeds(
             "per_seed": {s: float(np.mean(d["kl"])) for s, d in per_seed.items()}}  # fmt: skip
 
 
-#: Issue 7's quality bar: ``no_po`` beats each of these on ``test_zeroshot`` English, on each metric, with
+#: The quality bar: ``no_po`` beats each of these on ``test_zeroshot`` English, on each metric, with
 #: non-overlapping intervals.
 QUALITY_BAR_BASELINES: tuple[str, ...] = ("trivial_random", "trivial_majority", "shuffled_speech")
 QUALITY_BAR_METRICS: tuple[str, ...] = ("cider", "slot_accuracy")
@@ -248,7 +246,6 @@ def example_captions(
 ) -> list[dict[str, str]]:
     """The first ``n`` clips of ``split``/``lang``: the first reference caption and each variant's caption
     (its final stage at ``seed``)."""
-    from aligncap_lib.core.manifest import read_manifest
 
     records = [r for r in read_manifest(layout.corpus / "manifest.jsonl")[0]
                if r["split"] == split and r["lang"] == lang][:n]  # fmt: skip

@@ -1,7 +1,7 @@
 """The captioner: a causal LM that reads an instruction, optional clues and speech units, and writes a caption.
 
 CPU presets (``base_model = ""``): a small Qwen2-architecture LM built from a transformers config (4 layers,
-d=256, about 3-4M parameters; FINDINGS: about 6k tokens/s on 2 cores) with a byte-level BPE tokenizer trained
+d=256, about 3-4M parameters; measured here: about 6k tokens/s on 2 cores) with a byte-level BPE tokenizer trained
 here with ``tokenizers`` on the ``train`` split's text side only (captions, transcripts, the prompt templates),
 plus the speech-unit tokens and our special tokens. It is first trained on text (:mod:`aligncap_lib.training.text_teacher`)
 so that it plays the part of the pretrained LLM.
@@ -10,7 +10,7 @@ so that it plays the part of the pretrained LLM.
 is kept and the speech-unit and special tokens are added (embeddings resized).
 
 The student is this LM with LoRA (peft) and the speech-unit embeddings trainable through peft's
-``trainable_token_indices`` (FINDINGS: plain LoRA leaves added-token embeddings untrained).
+``trainable_token_indices`` (measured here: plain LoRA leaves added-token embeddings untrained).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from aligncap_lib.core.presets import StageConfig, plumbing_field
+from aligncap_lib.core.processes import use_cpu
+from aligncap_lib.core.reproducibility import quiet_progress
 
 #: Special tokens of our tokenizer (a hub tokenizer keeps its own EOS/pad and gets the language tags).
 EOS, PAD = "<|endoftext|>", "<|pad|>"
@@ -40,7 +42,7 @@ class CaptionerConfig(StageConfig):
     #: "" builds the tiny LM below; otherwise a local path or hub id of a causal LM (``paper`` preset).
     base_model: str = ""
     vocab_size: int = 2000  # BPE merges on ~1.4k train clips x 3 captions: enough for whole words in EN
-    n_layers: int = 4  # FINDINGS: 4 layers, d=256 trained in seconds and carried the task
+    n_layers: int = 4  # measured here: 4 layers, d=256 trained in seconds and carried the task
     d_model: int = 256
     n_heads: int = 4
     d_ff: int = 512
@@ -181,7 +183,6 @@ def build_model(
 
 def runtime_flags(runtime: RuntimeConfig | None = None) -> tuple[bool, bool, bool]:
     """``(use_cpu, bf16, gradient_checkpointing)`` of a :class:`RuntimeConfig` for the trainers' arguments; ``None``: fp32 on the CPU without checkpointing (the tests' tiny models)."""
-    from aligncap_lib.core.processes import use_cpu
 
     if runtime is None:
         return True, False, False
@@ -244,8 +245,6 @@ def load_model(directory: Path | str, runtime: RuntimeConfig | None = None) -> t
     :class:`RuntimeConfig` in its precision and attention implementation (default fp32, SDPA)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from aligncap_lib.core.reproducibility import quiet_progress
-
     kwargs: dict[str, Any] = {"dtype": torch_dtype(runtime)}
     if runtime is not None:
         kwargs["attn_implementation"] = runtime.attn_implementation
@@ -256,7 +255,6 @@ def load_model(directory: Path | str, runtime: RuntimeConfig | None = None) -> t
 
 def to_device(model: Any, runtime: RuntimeConfig | None = None) -> Any:
     """``model`` on the GPU when ``runtime`` runs there, else unchanged (CPU)."""
-    from aligncap_lib.core.processes import use_cpu
 
     return model if runtime is None or use_cpu(runtime.device) else model.to("cuda")
 

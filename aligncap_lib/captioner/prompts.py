@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from aligncap_lib.captioner.model import LANG_TAGS, SPEECH_CLOSE, SPEECH_OPEN
+from aligncap_lib.clues.emotion_clues import acoustic_prompt
 
 #: The label of every non-caption position (prompt, padding): no loss there; PyTorch's cross-entropy default.
 IGNORE_INDEX = -100
@@ -73,7 +74,6 @@ def build_prompt(
     clues: Mapping[str, str | None] | None = None,
 ) -> str:
     """The prompt text of one view (module docstring). ``clues`` None leaves the clue prompt out."""
-    from aligncap_lib.clues.emotion_clues import acoustic_prompt
 
     if lang not in TEMPLATES:
         raise ValueError(f"no prompt template for language {lang!r}; choose one of {tuple(TEMPLATES)}")
@@ -125,7 +125,8 @@ def encode_example(
 class CaptionCollator:
     """Right-pads each view of a list of encoded examples into tensors [B, T] (``labels`` padded with
     ``IGNORE_INDEX``, ``attention_mask`` 1 on real tokens). Keys without a ``teacher_`` prefix feed the
-    trained model; ``teacher_*`` keys feed the frozen teacher."""
+    trained model; ``teacher_*`` keys feed the frozen teacher. Written here because transformers' and trl's padding
+    collators pad one view (``input_ids``/``labels``), not the second ``teacher_*`` view KD reads."""
 
     def __init__(self, pad_id: int, max_length: int | None = None) -> None:
         self.pad_id, self.max_length = pad_id, max_length

@@ -1,4 +1,4 @@
-"""The variant table (issue 7 item 3) in code, and the examples each variant trains and is evaluated on.
+"""The variant table in code, and the examples each variant trains and is evaluated on.
 
 | variant | student input (train and inference) | KD teacher input | stages |
 |---|---|---|---|
@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aligncap_lib.captioner.prompts import CaptionExample
+from aligncap_lib.clues.emotion_clues import PROMPT_WORDS, parse_caption
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +107,7 @@ def clip_examples(
         raise ValueError(f"student_clue_order must be 'slot' or 'caption', got {student_clue_order!r}")
     teacher_input = variant.teacher if teacher == "variant" else teacher
     if parse is None:
-        from aligncap_lib.clues.emotion_clues import parse_caption as parse
+        parse = parse_caption
     out = []
     for r in records:
         for caption in r["captions"][:captions_per_clip]:
@@ -179,7 +180,6 @@ TEMPLATE_FRAME: Mapping[str, tuple[str, str, str]] = {
 
 def template_caption(clues: Mapping[str, str | None], lang: str) -> str:
     """``acoustic_template``: measured clues -> one caption with the clue prompt's wording (no LM)."""
-    from aligncap_lib.clues.emotion_clues import PROMPT_WORDS
 
     prefix, joiner, end = TEMPLATE_FRAME[lang]
     words = [PROMPT_WORDS[lang][s][v] for s, v in clues.items() if v is not None and s in PROMPT_WORDS[lang]]

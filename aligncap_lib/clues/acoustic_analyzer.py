@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.core.attributes import SLOTS, bin_measurements
+from aligncap_lib.core.audio_io import read_audio
+from aligncap_lib.core.manifest import audio_path, read_manifest
+from aligncap_lib.corpus import prosody
 from aligncap_lib.corpus.voices import FAMILY_F0_NORM_HZ
 
 #: Prosody features of the emotion classifier (names of prosody.measure, plus the two derived below).
@@ -143,7 +146,6 @@ def analyze(
     wave: np.ndarray, sample_rate: int, lang: str, norms: AnalyzerNorms | None = None, **kw: Any
 ) -> dict[str, str | None]:
     """Measure ``wave`` float ``[T]`` (mono) at ``sample_rate`` Hz with Praat and bin it (see analyze_measurements)."""
-    from aligncap_lib.corpus import prosody
 
     syllables = kw.pop("syllables", None)
     return analyze_measurements(prosody.measure(wave, sample_rate, syllables=syllables), lang, norms, **kw)
@@ -228,8 +230,6 @@ def add_arguments(sub: Any) -> None:
 
 
 def _measure_file(path: Path) -> dict[str, float]:
-    from aligncap_lib.core.audio_io import read_audio
-    from aligncap_lib.corpus import prosody
 
     wave, sr, _ = read_audio(path)
     return prosody.measure(wave, sr)
@@ -237,8 +237,6 @@ def _measure_file(path: Path) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     if args.clues_command == "fit":
-        from aligncap_lib.core.manifest import audio_path, read_manifest
-
         manifest = args.work / "corpus" / "manifest.jsonl"
         rows, bad = read_manifest(manifest)
         train = [r for r in rows if r["split"] == "train"]

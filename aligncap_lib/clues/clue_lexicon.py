@@ -27,8 +27,7 @@ from typing import Any
 import yaml
 
 from aligncap_lib.core.attributes import SLOT_BINS
-
-LANGS: tuple[str, ...] = ("en", "zh")
+from aligncap_lib.core.manifest import LANGS
 
 #: Grammar-word sections of ``function:`` and the grammar terminal each becomes.
 FUNCTION_KINDS: Mapping[str, str] = MappingProxyType(

@@ -32,9 +32,11 @@ from aligncap_lib.clues.emotion_clues import (
     slot_prf,
 )
 from aligncap_lib.core.attributes import SLOT_BINS, SLOTS
+from aligncap_lib.core.audio_io import read_audio
 from aligncap_lib.core.manifest import audio_path, read_manifest
 from aligncap_lib.core.reproducibility import repo_root
 from aligncap_lib.core.run_layout import RunLayout, run_stage
+from aligncap_lib.corpus import prosody
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -99,8 +101,6 @@ def prf_table(texts: Sequence[str], gold: Sequence[Mapping[str, str]], lang: str
 # -- the acoustic analyzer -------------------------------------------------------------------------------------
 def _measured(manifest: Path, records: Sequence[Mapping[str, Any]], *, blind: bool) -> list[dict[str, Any]]:
     """``records`` with fresh Praat ``measurements`` of their audio (syllable count kept unless ``blind``)."""
-    from aligncap_lib.core.audio_io import read_audio
-    from aligncap_lib.corpus import prosody
 
     out = []
     for r in records:

@@ -47,17 +47,16 @@ the ablation baseline).
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aligncap_lib.clues import acoustic_analyzer
 from aligncap_lib.clues.clue_grammar import parse_claims
-from aligncap_lib.clues.clue_lexicon import LANGS
 from aligncap_lib.core.attributes import SLOT_BINS, SLOTS, validate_slot
+from aligncap_lib.core.manifest import LANGS
 from aligncap_lib.core.presets import StageConfig
 
 CLUE_SOURCES: tuple[str, ...] = ("caption", "acoustic", "none")
@@ -251,8 +250,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "texts", nargs="+", metavar="TEXT", help="caption text(s); '-' reads one per line from stdin"
     )
-    if importlib.util.find_spec("aligncap_lib.clues.acoustic_analyzer") is not None:
-        importlib.import_module("aligncap_lib.clues.acoustic_analyzer").add_arguments(sub)
+    acoustic_analyzer.add_arguments(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -261,4 +259,4 @@ def run(args: argparse.Namespace) -> int:
         for text in texts:
             print(json.dumps(parse_caption(text, args.lang).to_json(), ensure_ascii=False))
         return 0
-    return int(importlib.import_module("aligncap_lib.clues.acoustic_analyzer").run(args))
+    return int(acoustic_analyzer.run(args))

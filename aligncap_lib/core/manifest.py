@@ -23,11 +23,15 @@ empty): :func:`read_manifest` checks each line and skips bad ones, reporting the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aligncap_lib.core.attributes import validate_attributes
+
+#: The corpus's languages and splits (every stage reads these; the manifest's ``lang`` and ``split`` fields).
+LANGS: tuple[str, ...] = ("en", "zh")
+SPLITS: tuple[str, ...] = ("train", "valid", "pref", "test_seen", "test_zeroshot", "test_crossdomain")
 
 REQUIRED = (
     "id",
@@ -52,31 +56,38 @@ def write_manifest(path: Path, records: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-def check_record(record: Any, *, item: str) -> dict[str, Any]:
-    """Validate one manifest record; raises ValueError naming ``item`` (e.g. ``manifest.jsonl:12``)."""
+def check_record(record: Any, *, item: str, required: Sequence[str] = REQUIRED) -> dict[str, Any]:
+    """Validate one manifest record's ``required`` fields (all of :data:`REQUIRED` by default; a stage that reads
+    fewer asks for fewer); raises ValueError naming ``item`` (e.g. ``manifest.jsonl:12``)."""
     if not isinstance(record, dict):
         raise ValueError(f"{item}: a line must be a JSON object, got {type(record).__name__}")
-    missing = [k for k in REQUIRED if k not in record]
+    missing = [k for k in ("id", *required) if k not in record]
     if missing:
-        raise ValueError(f"{item}: missing field(s) {missing}")
+        raise ValueError(f"{item}: missing field(s) {sorted(set(missing))}")
     for key in ("id", "audio", "lang", "split", "voice"):
-        if not isinstance(record[key], str) or not record[key]:
+        if key in required and (not isinstance(record[key], str) or not record[key]):
             raise ValueError(f"{item}: field {key!r} must be a non-empty string")
-    if not isinstance(record["text"], str):
+    if "text" in required and not isinstance(record["text"], str):
         raise ValueError(f"{item}: field 'text' must be a string (may be empty when unknown)")
-    if not isinstance(record["captions"], list) or not all(isinstance(c, str) for c in record["captions"]):
+    if "captions" in required and (
+        not isinstance(record["captions"], list) or not all(isinstance(c, str) for c in record["captions"])
+    ):
         raise ValueError(f"{item}: 'captions' must be a list of strings")
-    if not isinstance(record["measurements"], dict):
+    if "measurements" in required and not isinstance(record["measurements"], dict):
         raise ValueError(f"{item}: 'measurements' must be an object")
-    if not isinstance(record["attributes"], dict):
-        raise ValueError(f"{item}: 'attributes' must be an object")
-    validate_attributes(record["attributes"], item=item)
+    if "attributes" in required:
+        if not isinstance(record["attributes"], dict):
+            raise ValueError(f"{item}: 'attributes' must be an object")
+        validate_attributes(record["attributes"], item=item)
     return record
 
 
-def read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Read and check a manifest: returns ``(records, errors)``; a bad line (not UTF-8, not JSON, missing or
-    wrong fields, duplicate id) is skipped and named in ``errors`` as ``<file>:<line>: reason``."""
+def read_manifest(
+    path: Path, *, required: Sequence[str] = REQUIRED
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read and check a manifest (the one reader): returns ``(records, errors)``; a bad line (not UTF-8, not JSON,
+    missing or wrong ``required`` fields, duplicate id) is skipped and named in ``errors`` as
+    ``<file>:<line>: reason``."""
     path = Path(path)
     records: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -87,7 +98,7 @@ def read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             if not raw.strip():
                 continue
             try:
-                record = check_record(json.loads(raw.decode("utf-8")), item=item)
+                record = check_record(json.loads(raw.decode("utf-8")), item=item, required=required)
             except UnicodeDecodeError:
                 errors.append(f"{item}: not UTF-8")
                 continue

@@ -4,7 +4,7 @@ Each stage owns one frozen dataclass config (in its own module) that subclasses 
 validates itself. A *preset* is a named set of overrides per stage, listed in :data:`PRESETS` so that the
 differences between ``smoke``, ``cpu`` and ``paper`` can be read in one place.
 
-Precedence of the preset name (issue "Foundation", item 6): papermill's ``-p preset`` (a non-empty notebook
+Precedence of the preset name: papermill's ``-p preset`` (a non-empty notebook
 parameter) over the ``ALIGNCAP_PRESET`` environment variable over the default, ``cpu``.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -46,7 +47,7 @@ def result_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
 def added_field(default: Any, **kwargs: Any) -> Any:
     """A result-affecting field added after results were committed, whose ``default`` reproduces the earlier
     behaviour exactly: it enters :meth:`StageConfig.result_hash` only when set to another value, so adding it
-    neither invalidates the run cache nor marks committed results as stale (issue 9, item 6)."""
+    neither invalidates the run cache nor marks committed results as stale."""
     metadata = dict(kwargs.pop("metadata", {}) or {})
     metadata["hash_default"] = False
     return dataclasses.field(default=default, metadata=metadata, **kwargs)
@@ -176,7 +177,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_test_crossdomain": 8,
             "opensmile_clips": 24,
         },
-        # captioner/teacher/kd (issue 7): plumbing in seconds; the smoke teacher cannot follow clues, so its
+        # captioner/teacher/kd: plumbing in seconds; the smoke teacher cannot follow clues, so its
         # gate is off (0.0) here and on at cpu. Units: the smoke speech tokens of notebook 02.
         "captioner": {"vocab_size": 800, "n_layers": 2, "d_model": 64, "n_heads": 2, "d_ff": 128},
         "schedule": {"steps": 8, "batch_size": 8, "save_steps": 4},
@@ -188,7 +189,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "gate_threshold": 0.0,
         },
         "lora": {"r": 4, "alpha": 8},
-        # po (issue 8): every pref clip of the smoke corpus, 3 samples, a few DPO steps
+        # po: every pref clip of the smoke corpus, 3 samples, a few DPO steps
         "po": {
             "candidates": 3,
             "max_new_tokens": 24,
@@ -199,7 +200,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "margin": 0.0,
             "progress": False,  # no Trainer progress display in the committed smoke notebooks
         },
-        # ablations (issue 9): one seed, a two-point preference-size sweep
+        # ablations: one seed, a two-point preference-size sweep
         "ablations": {"seeds": (0,), "pref_fractions": (0.5, 1.0), "secap_clips": 12},
     },
     "cpu": {},
@@ -224,8 +225,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_test_crossdomain": 200,
             "opensmile_clips": 1000,
         },
-        # captioner (issue 7): any HF causal LM by hub id or local path; our choice of a small open one.
-        # runtime (issue 11): a GPU when present, bf16 autocast with bf16-stored base weights, gradient
+        # captioner: any HF causal LM by hub id or local path; our choice of a small open one.
+        # runtime: a GPU when present, bf16 autocast with bf16-stored base weights, gradient
         # checkpointing (non-reentrant, plus the LoRA input-gradient fix), SDPA attention. Memory and time of a
         # KD step of a 0.5B and a 7B LM on an H200 (random weights): results/paper/README.md.
         "captioner": {"base_model": "Qwen/Qwen2.5-0.5B", "max_positions": 1024},
@@ -260,7 +261,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "aligncap_lib.export.inference",
 )
 
-#: The ``cpu`` preset's wall-clock budget per stage in minutes on 2 cores (issue "Foundation", item 6); the
+#: The ``cpu`` preset's wall-clock budget per stage in minutes on 2 cores; the
 #: README repeats it and ``results/cpu/timings.json`` checks it.
 CPU_BUDGET_MINUTES: dict[str, float] = {
     "corpus": 5,
@@ -275,13 +276,10 @@ CPU_BUDGET_MINUTES: dict[str, float] = {
 
 
 def stage_configs() -> dict[str, type[StageConfig]]:
-    """Stage name -> config class, for every stage module present in this version of the library."""
-    import importlib
-    import importlib.util
-
+    """Stage name -> config class, from :data:`STAGE_MODULES` (imported here by name: the configs live in the stage
+    subpackages above ``core``)."""
     for module in STAGE_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+        importlib.import_module(module)
     found: dict[str, type[StageConfig]] = {}
     stack = list(StageConfig.__subclasses__())
     while stack:

@@ -2,7 +2,7 @@
 
 Every stage calls :func:`seed_everything` at its start (so a cached and a fresh run draw the same random
 numbers) and :func:`configure_threads` once per process (oversubscribed torch threads were measured over
-100x slower on the 2-core reference machine, see ``../shared/FINDINGS.md``).
+100x slower on the 2-core reference machine, measured on the 2-core reference machine).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import math
 import os
 import platform
-import random
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -89,15 +88,13 @@ def configure_threads(threads: int | None = None) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) for one stage."""
-    import numpy as np
-    import torch
+    """Seed Python, NumPy's global stream (sklearn and datasets draw from it) and torch (CPU and CUDA) for one
+    stage, through ``transformers.set_seed`` (the same three calls)."""
+    from transformers import set_seed  # heavy: imported when a stage starts
 
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - libraries (sklearn, datasets) draw from the legacy global stream
-    torch.manual_seed(seed)
+    set_seed(seed)
 
 
 def git_commit(root: Path | None = None) -> str | None:

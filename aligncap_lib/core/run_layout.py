@@ -31,6 +31,7 @@ from typing import Any
 
 from aligncap_lib.core.manifest import read_manifest
 from aligncap_lib.core.presets import resolve_preset
+from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
 from aligncap_lib.core.reproducibility import repo_root
 
 STAGE_FILE = "stage.json"
@@ -178,7 +179,6 @@ def run_stage(
     alone while the others wait. ``upstream`` names the finished stages the build reads; ``stage.json`` records
     their fingerprints (:func:`chain_is_current`).
     """
-    from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
 
     directory = Path(directory)
     barrier()
@@ -214,7 +214,6 @@ def publish(built: Path, directory: Path) -> None:
     """End a stage build: process 0 moves its finished folder ``built`` to ``directory`` (replacing an older
     one); any other process deletes its private scratch folder ``built``; then every process waits, so that
     none reads the stage before it exists (a no-op wait in a single-process run)."""
-    from aligncap_lib.core.processes import barrier, is_main_process
 
     if is_main_process():
         if directory.exists():

@@ -27,22 +27,24 @@ from pathlib import Path
 from typing import Any
 
 from aligncap_lib.core.attributes import SLOTS
+from aligncap_lib.core.reproducibility import repo_root
 
 SECAP_ENV = "SECAP_DIR"
 SPLITS = ("secap_dev", "secap_test")
 DEV_ONLY_MAX_IDS = 100
 
 
-def find_secap_dir(path: str | os.PathLike[str] | None = None) -> Path | None:
-    """The SECap root: ``path``, else ``$SECAP_DIR``, else ``../shared/secap-dev`` next to the repository;
-    None when none of them holds ``dataset/wav.scp``."""
-    from aligncap_lib.core.reproducibility import repo_root
+def find_secap_dir(path: str | os.PathLike[str] | None = None, *, with_results: bool = False) -> Path | None:
+    """The SECap root: ``path``, else ``$SECAP_DIR``, else ``shared/secap-dev`` next to the clone; None when none
+    of them holds ``dataset/wav.scp`` (and, ``with_results``, SECap's own outputs ``result/result.txt``)."""
 
     candidates = [path, os.environ.get(SECAP_ENV)]
     with contextlib.suppress(RuntimeError):  # outside a clone: only explicit paths count
         candidates.append(repo_root().parent / "shared" / "secap-dev")
     for cand in candidates:
         if cand and (Path(cand) / "dataset" / "wav.scp").is_file():
+            if with_results and not (Path(cand) / "result" / "result.txt").is_file():
+                continue
             return Path(cand).resolve()
     return None
 

@@ -33,15 +33,16 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.core.attributes import EMOTIONS
+from aligncap_lib.core.manifest import LANGS, SPLITS, write_manifest
 from aligncap_lib.core.presets import StageConfig, combined_hash, plumbing_field
+from aligncap_lib.core.reproducibility import write_json
 from aligncap_lib.core.run_layout import RunLayout, run_stage
 from aligncap_lib.corpus.clip import VOICES, ClipPlan, make_clip, neutral_measure
 from aligncap_lib.corpus.degradations import KINDS
 from aligncap_lib.corpus.recipes import draw_intent
+from aligncap_lib.corpus.report import corpus_report
 from aligncap_lib.corpus.voices import all_voices, write_voice_data
 
-SPLITS = ("train", "valid", "pref", "test_seen", "test_zeroshot", "test_crossdomain")
-LANGS = ("en", "zh")
 SENTENCE_POOL = {
     "train": "train",
     "valid": "dev",
@@ -208,9 +209,6 @@ class _Serial(cf.Executor):
 
 def build_corpus(cfg: CorpusConfig, out_dir: Path, voice_dir: Path) -> dict[str, Any]:
     """Generate, verify and write the corpus into ``out_dir``; returns the summary for stage.json."""
-    from aligncap_lib.core.manifest import write_manifest
-    from aligncap_lib.core.reproducibility import write_json
-    from aligncap_lib.corpus.report import corpus_report
 
     start = time.perf_counter()
     data_path = write_voice_data(voice_dir)

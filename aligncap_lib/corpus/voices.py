@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from aligncap_lib.corpus.prosody import measure
+
 SYSTEM_DATA_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/espeak-ng-data",
     "/usr/lib/aarch64-linux-gnu/espeak-ng-data",
@@ -259,7 +261,6 @@ def check_voices_differ(
     """Render a calibration sentence with every voice and quality; raise RuntimeError if any two renderings
     are identical (a variant silently ignored), if a trembling rendering is not more tremulous than the steady
     one, or a breathy one not less harmonic. Returns voice id -> measured f0 median (Hz), tremor and HNR."""
-    from aligncap_lib.corpus.prosody import measure
 
     voices = list(voices or all_voices())
     text = text or (

@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from aligncap_lib.core.attributes import SLOTS
+from aligncap_lib.clues.emotion_clues import parse_caption
+from aligncap_lib.core.attributes import SLOT_BINS, SLOTS
 
 Claims = Mapping[str, str]
 Truth = Mapping[str, "str | None"]
@@ -156,7 +157,6 @@ def truth_from_references(
 def truth_from_record(record: Mapping[str, object]) -> dict[str, str | None]:
     """Truth of a corpus clip from its manifest record: ``attributes`` (slot -> bin or None), with ``emotion``
     taken from the record's ``emotion`` field when the attributes lack it and it is a schema bin."""
-    from aligncap_lib.core.attributes import SLOT_BINS
 
     attrs = record.get("attributes") or {}
     if not isinstance(attrs, Mapping):
@@ -176,20 +176,10 @@ def truth_from_record(record: Mapping[str, object]) -> dict[str, str | None]:
 CONFLICT = "<conflict>"
 
 
-def parser_missing() -> str | None:
-    """None when the clue parser is importable, else the reason the slot metrics are null."""
-    import importlib.util
-
-    if importlib.util.find_spec("aligncap_lib.clues.emotion_clues") is None:
-        return "the clue parser (aligncap_lib.clues.emotion_clues) is not installed"
-    return None
-
-
 @functools.lru_cache(maxsize=200_000)
 def _parse_cached(text: str, lang: str):  # noqa: ANN202 (the parser's ClueParse, imported lazily)
     """One parse per unique caption: corpus references and model outputs repeat, and parsing costs
     tens of milliseconds per caption."""
-    from aligncap_lib.clues.emotion_clues import parse_caption
 
     return parse_caption(text, lang)
 

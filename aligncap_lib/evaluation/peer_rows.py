@@ -15,22 +15,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.corpus import secap
 from aligncap_lib.evaluation.scoring import EvaluationConfig, EvaluationResult, evaluate_captions
-
-
-def find_secap_dir(path: str | Path | None = None) -> Path | None:
-    """The SECap folder (explicit path, ``$SECAP_DIR``, ``../shared/secap-dev``) holding ``result/result.txt``,
-    through the corpus stage's loader; None when there is none."""
-    from aligncap_lib.corpus import secap
-
-    found = secap.find_secap_dir(path)
-    return found if found is not None and (Path(found) / "result" / "result.txt").is_file() else None
 
 
 def read_secap_results(secap_dir: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     """(reference ``origin:``, SECap's first ``result:`` line) by file id, read by :func:`aligncap_lib.corpus.secap.
     parse_results`; a malformed block is an error naming it (the peer row must cover every clip)."""
-    from aligncap_lib.corpus import secap
 
     parsed, errors = secap.parse_results(Path(secap_dir) / "result" / "result.txt")
     if errors:
@@ -42,7 +33,7 @@ def secap_peer_row(
     secap_dir: str | Path | None = None, *, config: EvaluationConfig | None = None
 ) -> EvaluationResult:
     """SECap's released outputs scored by our evaluation (raises ``FileNotFoundError`` without the data)."""
-    found = find_secap_dir(secap_dir)
+    found = secap.find_secap_dir(secap_dir, with_results=True)
     if found is None:
         raise FileNotFoundError("no SECap results found (pass a path or set $SECAP_DIR)")
     refs, hyps = read_secap_results(found)

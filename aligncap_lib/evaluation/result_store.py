@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from aligncap_lib.evaluation import bootstrap as bs
+from aligncap_lib.evaluation.ngram_metrics import meteor_from_stats
+from aligncap_lib.evaluation.scoring import EvaluationResult, _bleu_order
+
 
 def _statistic_names() -> dict[str, Any]:
     """name -> statistic function of :func:`aligncap_lib.evaluation.scoring.evaluate_captions` (JSON stores names)."""
-    from aligncap_lib.evaluation import bootstrap as bs
-    from aligncap_lib.evaluation.ngram_metrics import meteor_from_stats
-    from aligncap_lib.evaluation.scoring import _bleu_order
 
     return {
         "mean": bs.mean_statistic,
@@ -57,7 +58,6 @@ def save_result(result: Any, path: Path) -> Path:
 
 def read_result(path: Path) -> Any:
     """The :class:`aligncap_lib.evaluation.scoring.EvaluationResult` stored by :func:`save_result`."""
-    from aligncap_lib.evaluation.scoring import EvaluationResult
 
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     fns = _statistic_names()

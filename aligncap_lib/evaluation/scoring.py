@@ -25,11 +25,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from aligncap_lib.core.manifest import LANGS, read_manifest
 from aligncap_lib.core.presets import StageConfig, plumbing_field
 from aligncap_lib.evaluation import bootstrap as bs
 from aligncap_lib.evaluation.bootstrap import compare, over_seeds
 from aligncap_lib.evaluation.faithfulness import RULES, FaithfulnessThresholds, violation_table
-from aligncap_lib.evaluation.hallucination import parser_missing, ratio_value, slot_ratios
+from aligncap_lib.evaluation.hallucination import ratio_value, slot_ratios
 from aligncap_lib.evaluation.ngram_metrics import (
     bleu_from_stats,
     meteor_from_stats,
@@ -37,7 +38,8 @@ from aligncap_lib.evaluation.ngram_metrics import (
     spice_score,
     spice_status,
 )
-from aligncap_lib.evaluation.segmentation import LANGS, tokenization_name, tokenize_captions
+from aligncap_lib.evaluation.segmentation import tokenization_name, tokenize_captions
+from aligncap_lib.evaluation.similarity import default_encoder, pair_similarity, shuffled_similarity
 
 __all__ = ["EvaluationConfig", "EvaluationResult", "compare", "evaluate_captions", "over_seeds"]
 
@@ -232,8 +234,6 @@ def evaluate_captions(
         notes["spice"] = reason
 
     if cfg.similarity:
-        from aligncap_lib.evaluation.similarity import default_encoder, pair_similarity, shuffled_similarity
-
         enc = default_encoder(cfg.encoder_threads)
         ref_lists, hyp_list = [refs_n[i] for i in ids], [hyps_n[i] for i in ids]
         for key, values in (
@@ -277,26 +277,18 @@ def compute_intervals(
 
 
 def _slot_metrics(ids, refs_n, hyps_n, lang, records, cfg, metrics, stats, statistics, notes) -> None:
-    """Hallucination (needs the parser) and faithfulness (partly without it) into the result dicts."""
-    n_clues: list[int] | None = None
-    reason = parser_missing()
-    if reason is None:
-        truth_records = [records[i] for i in ids] if records is not None else None
-        ratios, n_clues = slot_ratios(
-            [hyps_n[i] for i in ids],
-            [refs_n[i] for i in ids],
-            lang,
-            truth_records,
-            expect_normal=cfg.expect_normal,
-        )
-        for key, (num, den) in ratios.items():
-            metrics[key] = ratio_value((num, den))
-            stats[key], statistics[key] = bs.as_ratio_stats(num, den), bs.ratio_statistic
-    else:
-        for key in ("slot_accuracy", "factual_hallucination", "omission", "no_claim_share"):
-            metrics[key] = None
-            notes[key] = reason
-        notes["faithfulness_not_descriptive"] = reason
+    """Hallucination (slot claims read by the clue parser) and faithfulness into the result dicts."""
+    truth_records = [records[i] for i in ids] if records is not None else None
+    ratios, n_clues = slot_ratios(
+        [hyps_n[i] for i in ids],
+        [refs_n[i] for i in ids],
+        lang,
+        truth_records,
+        expect_normal=cfg.expect_normal,
+    )
+    for key, (num, den) in ratios.items():
+        metrics[key] = ratio_value((num, den))
+        stats[key], statistics[key] = bs.as_ratio_stats(num, den), bs.ratio_statistic
     transcripts = [records[i].get("text") for i in ids] if records is not None else None
     table = violation_table(
         [hyps_n[i] for i in ids], lang, cfg.thresholds(), transcripts=transcripts, n_clues=n_clues
@@ -344,20 +336,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-intervals", action="store_true", help="skip the bootstrap intervals")
 
 
-def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
-    """Manifest records by id; a malformed line is an error naming the file and line."""
-    records: dict[str, dict[str, Any]] = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            records[str(rec["id"])] = rec
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: not a manifest record ({exc})") from None
-    return records
-
-
 def _read_json_map(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -371,7 +349,12 @@ def _read_json_map(path: Path, what: str) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         refs, hyps = _read_json_map(args.refs, "--refs"), _read_json_map(args.hyps, "--hyps")
-        records = read_manifest(args.manifest) if args.manifest else None
+        records = None
+        if args.manifest:
+            rows, bad = read_manifest(args.manifest, required=("id",))
+            for line in bad:  # a bad line is skipped and named, the rest is scored
+                print(f"aligncap evaluate: skipped {line}", file=sys.stderr)
+            records = {str(r["id"]): r for r in rows}
         result = evaluate_captions(refs, hyps, args.lang, records=records, intervals=not args.no_intervals)
     except ValueError as exc:
         print(f"aligncap evaluate: error: {exc}", file=sys.stderr)

@@ -8,7 +8,7 @@
   everything else (punctuation of any width, symbols, spaces, the underscore) is dropped. Pure Python.
 - ``zh_jieba`` (Chinese, the second, labelled view): jieba's default (precise-mode) words, keeping only words
   that contain a ``\\w`` character other than the underscore. Word-level BLEU-4 on Chinese was measured at less
-  than half of the character-level one (FINDINGS), so the two views are never mixed.
+  than half of the character-level one (measured here), so the two views are never mixed.
 
 A tokenized caption is one string of space-separated tokens, the form pycocoevalcap's scorers expect.
 """
@@ -20,13 +20,14 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from aligncap_lib.core.manifest import LANGS
+
 #: Tokenization name per (language, view); every result stores the name it was computed with.
 TOKENIZATIONS: Mapping[tuple[str, str], str] = {
     ("en", "primary"): "ptb",
     ("zh", "primary"): "zh_char",
     ("zh", "jieba"): "zh_jieba",
 }
-LANGS: tuple[str, ...] = ("en", "zh")
 
 # A maximal ASCII letter/digit run, or any single other \w character except the underscore.
 _ZH_TOKEN = re.compile(r"[A-Za-z0-9]+|[^\W_A-Za-z0-9]")

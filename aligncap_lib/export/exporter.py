@@ -28,6 +28,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.captioner.variants import get_variant
+from aligncap_lib.clues.acoustic_analyzer import AnalyzerNorms, fit_norms
+from aligncap_lib.core.presets import combined_hash
+from aligncap_lib.core.reproducibility import configure_threads, quiet_progress
+from aligncap_lib.core.run_layout import RunLayout, read_stage
+from aligncap_lib.export import model_card
 from aligncap_lib.export.integrity import (  # noqa: F401  (re-exported: the export's public API)
     CHECKSUMS,
     PICKLE_SUFFIXES,
@@ -38,6 +44,9 @@ from aligncap_lib.export.integrity import (  # noqa: F401  (re-exported: the exp
     verify_export,
     write_checksums,
 )
+from aligncap_lib.tokens import speech_codec
+from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, speech_unit_vocabulary
+from aligncap_lib.training.stage_results import final_stage_dir
 
 FORMAT = "aligncap-export"
 FORMAT_VERSION = 1
@@ -63,7 +72,6 @@ class ExportedModel:
 def stage_settings(results: Mapping[str, Any]) -> dict[str, Any]:
     """What inference needs from a stage's ``results.json``: variant, stage, seed, decoding and
     the default clue source (``acoustic`` when the variant's student was trained with clues, else ``none``)."""
-    from aligncap_lib.captioner.variants import get_variant
 
     cfg = results.get("config", {})
     missing = [k for k in ("variant", "stage", "decoding") if k not in cfg]
@@ -77,7 +85,6 @@ def stage_settings(results: Mapping[str, Any]) -> dict[str, Any]:
 def as_norms(records_or_norms: Any) -> Any:
     """AnalyzerNorms from train records (fitted exactly as :func:`captioner_inputs.acoustic_clues` fits them:
     on the records whose split is ``train``), from norms, their JSON dict, or a JSON file path."""
-    from aligncap_lib.clues.acoustic_analyzer import AnalyzerNorms, fit_norms
 
     x = records_or_norms
     if isinstance(x, AnalyzerNorms):
@@ -127,7 +134,6 @@ def export_model(
     existing folder that is not an export is refused). ``results``: default ``stage_dir/results.json``;
     ``variant``: the name to publish (default the trained one); ``records``: the corpus, for the card's
     training-data counts (taken from ``records_or_norms`` when that is records). Returns ``out_dir``."""
-    from aligncap_lib.export import model_card
 
     stage_dir, tokens_dir, out_dir = Path(stage_dir), Path(tokens_dir), Path(out_dir)
     res: Mapping[str, Any] = (
@@ -192,9 +198,6 @@ def export_variant(
     ``aligncap_full`` its ``po`` stage once trained, else ``no_po``'s shared ``kd`` stage) to ``out`` (default
     ``runs/<preset>/export``).
     Reused when the stage, speech tokenizer and corpus are unchanged (an intact export is not rewritten)."""
-    from aligncap_lib.core.presets import combined_hash
-    from aligncap_lib.core.run_layout import read_stage
-    from aligncap_lib.training.stage_results import final_stage_dir
 
     stage = final_stage_dir(layout, variant, seed)
     if stage is None or not (stage / "merged").is_dir():
@@ -224,11 +227,6 @@ def export_variant(
 def load_export(directory: Path | str, *, verify: bool = True) -> ExportedModel:
     """Load an export on CPU, offline (``local_files_only``, safetensors only) after :func:`verify_export`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from aligncap_lib.clues.acoustic_analyzer import AnalyzerNorms
-    from aligncap_lib.core.reproducibility import quiet_progress
-    from aligncap_lib.tokens import speech_codec
-    from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, speech_unit_vocabulary
 
     directory = Path(directory)
     if verify:
@@ -266,8 +264,6 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(args: Any) -> int:
-    from aligncap_lib.core.reproducibility import configure_threads
-    from aligncap_lib.core.run_layout import RunLayout
 
     configure_threads()
     layout = RunLayout.for_preset(args.preset, args.work)

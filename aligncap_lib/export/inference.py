@@ -31,6 +31,17 @@ from typing import Any
 
 import numpy as np
 
+from aligncap_lib.captioner.generation import generate_captions
+from aligncap_lib.captioner.model import load_model
+from aligncap_lib.captioner.prompts import TEMPLATES, CaptionExample
+from aligncap_lib.clues.acoustic_analyzer import analyze
+from aligncap_lib.core.attributes import validate_slot
+from aligncap_lib.core.audio_io import AudioError, read_audio, resample, validate_waveform
+from aligncap_lib.core.reproducibility import configure_threads, quiet_progress
+from aligncap_lib.export.exporter import ExportError, as_norms, load_export, stage_settings
+from aligncap_lib.tokens import speech_codec
+from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, units_to_text
+
 #: Suffixes collected from folders (libsndfile >= 1.1 reads all of them; files named explicitly are always tried).
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 CLUE_SOURCES: tuple[str, ...] = ("acoustic", "none")
@@ -67,7 +78,6 @@ class Captioner:
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, verify: bool = True) -> Captioner:
         """Load an export (:mod:`aligncap_lib.export.exporter`): checksums verified, pickles refused, CPU, no network."""
-        from aligncap_lib.export.exporter import load_export
 
         e = load_export(directory, verify=verify)
         return cls(e.model, e.tokenizer, e.codec, e.tokens_config, e.norms, e.info)
@@ -76,11 +86,6 @@ class Captioner:
     def from_stage(cls, stage_dir: str | Path, tokens_dir: str | Path, records_or_norms: Any) -> Captioner:
         """The same captioner straight from a trained stage folder (``merged/``, ``results.json``), the tokens
         folder and the analyzer norms (or the corpus records to fit them on), before any export."""
-        from aligncap_lib.captioner.model import load_model
-        from aligncap_lib.core.reproducibility import quiet_progress
-        from aligncap_lib.export.exporter import as_norms, stage_settings
-        from aligncap_lib.tokens import speech_codec
-        from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig
 
         stage_dir, tokens_dir = Path(stage_dir), Path(tokens_dir)
         settings = stage_settings(json.loads((stage_dir / "results.json").read_text(encoding="utf-8")))
@@ -94,7 +99,6 @@ class Captioner:
     def load(self, audio: Audio, sample_rate: int | None = None) -> tuple[np.ndarray, int, str]:
         """``(wave float32 [T] mono, rate Hz, item name)`` of a path or an array ``[T]``, ``[T, C]`` or
         ``[C, T]`` (C <= 8: torchaudio's layout); raises ``AudioError`` naming the item."""
-        from aligncap_lib.core.audio_io import AudioError, read_audio, validate_waveform
 
         limit = self.tokens_config.max_seconds
         if isinstance(audio, (str, Path)):
@@ -111,9 +115,6 @@ class Captioner:
 
     def units(self, wave: np.ndarray, sample_rate: int, item: str = "<array>") -> str:
         """The unit text the LM reads for ``wave`` float [T] at ``sample_rate`` Hz (encoded alone)."""
-        from aligncap_lib.core.audio_io import AudioError, resample
-        from aligncap_lib.tokens import speech_codec
-        from aligncap_lib.tokens.speech_tokens import units_to_text
 
         x = resample(wave, sample_rate, speech_codec.SAMPLE_RATE)
         if len(x) < speech_codec.HOP:  # the tokenizer stage's rule (speech_tokens.load_clip)
@@ -124,8 +125,6 @@ class Captioner:
     def clues_for(self, wave: np.ndarray, sample_rate: int, lang: str, clues: Any = None) -> dict | None:
         """The prompt's clues: measured (``acoustic``), none (``"none"`` -> None), or a given slot -> bin map.
         ``None`` means the model's default (``acoustic`` when it was trained with clues)."""
-        from aligncap_lib.clues.acoustic_analyzer import analyze
-        from aligncap_lib.core.attributes import validate_slot
 
         if isinstance(clues, Mapping):
             for slot, value in clues.items():
@@ -141,7 +140,6 @@ class Captioner:
     def example(self, audio: Audio, sample_rate: int | None = None, *, lang: str = "en", clues: Any = None,
                 key: str = "0") -> tuple[Any, float]:  # fmt: skip
         """``(CaptionExample, seconds)``: what the LM reads for one clip (the student's speech view)."""
-        from aligncap_lib.captioner.prompts import TEMPLATES, CaptionExample
 
         if lang not in TEMPLATES:
             raise ValueError(f"unknown language {lang!r}; choose one of {tuple(TEMPLATES)}")
@@ -152,7 +150,6 @@ class Captioner:
 
     def caption_examples(self, examples: Sequence[Any], batch_size: int = 32) -> dict[str, str]:
         """id -> caption for prepared :class:`CaptionExample` s, with the stage's decoding (the evaluation's call)."""
-        from aligncap_lib.captioner.generation import generate_captions
 
         return generate_captions(self.model, self.tokenizer, list(examples), self.decoding,
                                  batch_size=batch_size, seed=int(self.info.get("seed") or 0))  # fmt: skip
@@ -170,8 +167,6 @@ class Captioner:
         """One :class:`CaptionResult` per input, in order, yielded batch by batch; a bad input gives an error
         result and the others are still captioned."""
         from tqdm import tqdm  # plain tqdm: always stderr (tqdm.auto would draw a widget in notebooks)
-
-        from aligncap_lib.core.audio_io import AudioError
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -262,8 +257,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aligncap_lib.core.reproducibility import configure_threads
-    from aligncap_lib.export.exporter import ExportError
 
     configure_threads()
     if args.batch_size < 1:

@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.evaluation.result_store import load_results
+from aligncap_lib.evaluation.scoring import EvaluationConfig, compute_intervals
+
 #: Metrics on the card (the paper's table columns that work offline, then ours; see results_summary).
 CARD_METRICS: tuple[str, ...] = (
     "bleu_4", "meteor", "rouge_l", "cider", "similarity", "slot_accuracy", "factual_hallucination",
@@ -26,8 +29,6 @@ def stage_metrics(stage_dir: Path, results: Mapping[str, Any]) -> dict[str, Any]
     """``{"splits": {"<split>/<lang>": {"n_clips", <metric>: {"value", "ci95"} | None}}, "interval": {...},
     "valid_speech_text_kl": ...}`` from ``stage_dir/eval/*.json`` (per-clip statistics; nothing is rescored)
     with the stage's own evaluation config (resamples, confidence, bootstrap seed)."""
-    from aligncap_lib.evaluation.result_store import load_results
-    from aligncap_lib.evaluation.scoring import EvaluationConfig, compute_intervals
 
     known = {f.name for f in dataclasses.fields(EvaluationConfig)}
     ev_fields = results.get("config", {}).get("evaluation") or {}

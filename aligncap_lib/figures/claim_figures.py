@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aligncap_lib.captioner.variants import VARIANTS
 from aligncap_lib.core.attributes import SLOTS
+from aligncap_lib.figures.po_figures import reward_curves
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -235,7 +236,6 @@ def preference_size_curve(rows: Sequence[Mapping[str, Any]], metrics: Sequence[s
 def dpo_reward_curves(dpo_logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
     """trl's DPO log per ``label -> [{"step", "loss", "rewards/..."}]`` (:func:`po_figures.reward_curves`);
     non-dict log entries are dropped."""
-    from aligncap_lib.figures.po_figures import reward_curves
 
     logs = {
         k: [h for h in v if isinstance(h, Mapping)] for k, v in dpo_logs.items() if isinstance(v, Sequence)

@@ -18,8 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from aligncap_lib.clues import acoustic_analyzer
 from aligncap_lib.core.attributes import SLOTS
+from aligncap_lib.core.audio_io import read_audio
+from aligncap_lib.corpus import prosody
+from aligncap_lib.corpus.secap import find_secap_dir, load_secap, parse_results
 from aligncap_lib.evaluation.hallucination import parse_claims, slot_accuracy
+from aligncap_lib.evaluation.similarity import default_encoder
+from aligncap_lib.preference.judges import ClipContext
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -112,10 +118,6 @@ def measure_secap(
     norms, because the speakers are unknown). Clips that fail are measured as all-None and warned about."""
     import warnings
 
-    from aligncap_lib.clues import acoustic_analyzer
-    from aligncap_lib.core.audio_io import read_audio
-    from aligncap_lib.corpus import prosody
-
     out: dict[str, dict[str, str | None]] = {}
     for r in records:
         try:
@@ -158,9 +160,6 @@ def rank_secap(
     """
     from scipy.stats import spearmanr
 
-    from aligncap_lib.corpus.secap import find_secap_dir, load_secap, parse_results
-    from aligncap_lib.preference.judges import ClipContext
-
     root = find_secap_dir(secap_dir)
     if root is None:
         raise FileNotFoundError(
@@ -177,8 +176,6 @@ def rank_secap(
     else:
         measured_from = "given"
     if encoder is None:
-        from aligncap_lib.evaluation.similarity import default_encoder
-
         encoder = default_encoder()
     items, owner = [], []
     for r in records:

@@ -41,27 +41,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from aligncap_lib.core.attributes import SLOTS, validate_slot
+from aligncap_lib.core.manifest import LANGS
 from aligncap_lib.evaluation.faithfulness import FaithfulnessThresholds, violations
 from aligncap_lib.evaluation.hallucination import parse_claims
+from aligncap_lib.evaluation.similarity import default_encoder
 
-if TYPE_CHECKING:  # re-exported lazily at runtime (module __getattr__ below) to keep the imports acyclic
-    from aligncap_lib.preference.human_preferences import HUMAN_PROTOCOL, load_human_preferences
-    from aligncap_lib.preference.judge_checks import chosen_truly_better, rank_secap
-    from aligncap_lib.preference.llm_judge import JudgeBatchError, JudgeError, LLMJudge
-
-__all__ = [
-    "CRITERIA", "DEFAULT_WEIGHTS", "HUMAN_PROTOCOL", "NEUTRAL", "ClipContext", "Judge", "JudgeBatchError",
-    "JudgeError", "JudgeScore", "LLMJudge", "RubricJudge", "chosen_truly_better", "load_human_preferences",
-    "make_judge", "rank_secap",
-]  # fmt: skip
+__all__ = ["CRITERIA", "DEFAULT_WEIGHTS", "NEUTRAL", "ClipContext", "Judge", "JudgeScore", "RubricJudge"]
 
 CRITERIA: tuple[str, ...] = ("factuality", "faithfulness", "similarity")
-LANGS: tuple[str, ...] = ("en", "zh")
 #: The value of a criterion that cannot be measured for a clip (see the module docstring).
 NEUTRAL = 0.5
 #: Our choice (the paper gives none): factuality carries half, because removing wrong emotion/attribute claims
@@ -196,8 +188,6 @@ class RubricJudge:
         if not texts:
             return [None] * len(items)
         if self.encoder is None:
-            from aligncap_lib.evaluation.similarity import default_encoder
-
             self.encoder = default_encoder()
         vecs = np.asarray(self.encoder.encode(texts), dtype=np.float64)
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
@@ -238,32 +228,3 @@ class RubricJudge:
             used = CRITERIA if sim is not None else ("factuality", "faithfulness")
             out.append(JudgeScore(combine(breakdown, self.weights, used), breakdown))
         return out
-
-
-def make_judge(name: str, **kwargs: Any) -> Judge:
-    """The judge called ``name`` ("rubric" | "llm"), built with ``kwargs``."""
-    if name == "rubric":
-        return RubricJudge(**kwargs)
-    if name == "llm":
-        from aligncap_lib.preference.llm_judge import LLMJudge
-
-        return LLMJudge(**kwargs)
-    raise ValueError(
-        f"unknown judge {name!r}; choose 'rubric' or 'llm' (human preferences are a file, not a judge)"
-    )
-
-
-_LAZY = {
-    "LLMJudge": "llm_judge", "JudgeError": "llm_judge", "JudgeBatchError": "llm_judge",
-    "chosen_truly_better": "judge_checks", "rank_secap": "judge_checks", "load_human_preferences": "human_preferences",
-    "HUMAN_PROTOCOL": "human_preferences",
-}  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-exports: ``llm_judge`` and ``judge_checks`` import this module, so it cannot import them first."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"aligncap_lib.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""PO-Regularization (issue 8): candidates sampled from the model PO starts from, scored by a judge, paired
+"""PO-Regularization: candidates sampled from the model PO starts from, scored by a judge, paired
 (chosen = best, rejected = worst, kept above a margin) and optimized with DPO through trl's ``DPOTrainer``.
 
 Where PO starts (the variant table, :mod:`aligncap_lib.captioner.variants`): the stage before ``po`` in the variant's
@@ -8,7 +8,7 @@ its KD-without-clues model.
 The reference model. With a LoRA model trl's reference is the adapter-*disabled* base. PO must stay close to
 the model it starts from (SFT+KD), not to the text teacher under it, so the previous adapter is merged first
 (``<start>/merged/``, a plain causal LM) and DPO trains a *fresh* adapter on it: disabling that adapter gives
-back exactly the start model (tested: the reference log-probs equal the start model's). FINDINGS: a PeftModel
+back exactly the start model (tested: the reference log-probs equal the start model's). measured here: a PeftModel
 passed alone silently uses the pre-KD base as reference.
 
 Pairs are in trl's preference format (``prompt``, ``chosen``, ``rejected``); the prompt is the student's
@@ -32,8 +32,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aligncap_lib.captioner.model import RuntimeConfig
+from aligncap_lib.captioner import inputs
+from aligncap_lib.captioner.generation import generate_captions
+from aligncap_lib.captioner.model import RuntimeConfig, load_model, runtime_flags, save_model, to_device
+from aligncap_lib.captioner.prompts import example_prompt
+from aligncap_lib.captioner.variants import clip_examples, get_variant
 from aligncap_lib.core.presets import StageConfig, combined_hash, plumbing_field
+from aligncap_lib.core.processes import per_device_batch, world
+from aligncap_lib.core.reproducibility import (
+    configure_threads,
+    quiet_progress,
+    seed_everything,
+    write_json,
+    write_results,
+)
+from aligncap_lib.core.run_layout import RunLayout, read_stage, run_stage
+from aligncap_lib.preference import judges
+from aligncap_lib.preference.human_preferences import load_human_preferences
+from aligncap_lib.preference.judges import Judge, RubricJudge
+from aligncap_lib.preference.llm_judge import LLMJudge
+from aligncap_lib.training.stages import StageConfigs, evaluate_model, train_student
 
 JUDGES: tuple[str, ...] = ("rubric", "llm", "human")
 
@@ -45,7 +63,7 @@ class POConfig(StageConfig):
 
     stage: ClassVar[str] = "po"
 
-    max_clips: int = 512  # issue 8: at most about 512 pref clips at cpu (the cpu corpus has fewer)
+    max_clips: int = 512  # at most about 512 pref clips (the cpu corpus has fewer)
     candidates: int = 4  # K samples per clip: best and worst of 4 already differ on most clips (measured)
     temperature: float = 1.0  # sampling from the model's own distribution: the pairs DPO can learn from
     top_p: float = 0.95  # drops the far tail (degenerate strings nobody would prefer or need to unlearn)
@@ -53,9 +71,9 @@ class POConfig(StageConfig):
     judge: str = "rubric"  # offline default; "llm" needs an endpoint; "human" reads a preference file
     human_preferences: str | None = None  # JSONL of human pairs/ratings (judge "human")
     margin: float = 0.1  # judge-score gap below which best and worst are too close to call (noise)
-    pair_fraction: float = 1.0  # share of the pairs used: the preference-set-size sweep (issue 9)
+    pair_fraction: float = 1.0  # share of the pairs used: the preference-set-size sweep
     beta: float = 0.1  # trl's default DPO temperature; the paper gives none
-    steps: int = 60  # FINDINGS prototype: 60 DPO steps moved the tiny captioner
+    steps: int = 60  # a prototype here: 60 DPO steps moved the tiny captioner
     batch_size: int = 8
     learning_rate: float = 5e-4  # a fresh LoRA on a tiny LM; 1e-3..3e-3 trained SFT stably, DPO is touchier
     warmup_ratio: float = 0.1
@@ -85,7 +103,6 @@ class POConfig(StageConfig):
 
 def start_stage(variant: str) -> tuple[str, str]:
     """``(owner, stage)`` of the checkpoint PO starts from for ``variant``."""
-    from aligncap_lib.captioner.variants import get_variant
 
     v = get_variant(variant)
     if "po" not in v.stages:
@@ -101,7 +118,6 @@ def sample_candidates(
     model: Any, tokenizer: Any, examples: Sequence[Any], cfg: POConfig, seed: int
 ) -> dict[str, list[str]]:
     """id -> ``cfg.candidates`` sampled captions (seeded: the same call gives the same candidates)."""
-    from aligncap_lib.captioner.generation import generate_captions
 
     out: dict[str, list[str]] = {ex.id: [] for ex in examples}
     for k in range(cfg.candidates):
@@ -168,20 +184,27 @@ def subsample_pairs(pairs: Sequence[dict[str, Any]], fraction: float, seed: int)
     return [p for i, p in enumerate(pairs) if i in chosen]
 
 
-def make_judge(cfg: POConfig, cache_dir: Path | None = None) -> Any:
+def judge_by_name(name: str, **kwargs: Any) -> Judge:
+    """The judge called ``name`` ("rubric" | "llm"), built with ``kwargs``."""
+    if name == "rubric":
+        return RubricJudge(**kwargs)
+    if name == "llm":
+        return LLMJudge(**kwargs)
+    raise ValueError(
+        f"unknown judge {name!r}; choose 'rubric' or 'llm' (human preferences are a file, not a judge)"
+    )
+
+
+def make_judge(cfg: POConfig, cache_dir: Path | None = None) -> Judge:
     """The configured judge; the LLM judge keeps its score cache in ``cache_dir`` (a re-run sends nothing
     twice)."""
-    from aligncap_lib.preference import judges
-
     if cfg.judge == "llm":
-        return judges.make_judge("llm", cache_dir=cache_dir)
-    return judges.make_judge(cfg.judge)
+        return judge_by_name("llm", cache_dir=cache_dir)
+    return judge_by_name(cfg.judge)
 
 
 def _start_dir(layout: Any, variant: str, seed: int, configs: Any) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse) the stage PO starts from; returns its folder and its stage.json."""
-    from aligncap_lib.core.run_layout import read_stage
-    from aligncap_lib.training.stages import train_student
 
     owner, stage = start_stage(variant)
     folder = train_student(layout, owner, seed, layout.preset, stage=stage, configs=configs)
@@ -191,9 +214,6 @@ def _start_dir(layout: Any, variant: str, seed: int, configs: Any) -> tuple[Path
 def pref_examples(layout: Any, variant: str, po: POConfig) -> tuple[list[Any], dict[str, Any]]:
     """The student examples of the ``pref`` split (at most ``po.max_clips``, in manifest order) and the clip
     contexts the judge reads (analyzer-measured clues, references, transcript)."""
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.variants import clip_examples, get_variant
-    from aligncap_lib.preference import judges
 
     records = layout.records()
     pref = [r for r in records if r["split"] == "pref"][: po.max_clips]
@@ -216,11 +236,6 @@ def ensure_pairs(
     """Build (or reuse) the preference pairs of ``variant`` at ``seed``: ``runs/<preset>/pairs/<variant>/
     seed<k>/`` with ``candidates.json``, ``scores.json``, ``pairs.jsonl`` (trl format + scores) and
     ``stats.json``. ``judge`` overrides the configured one (tests)."""
-    from aligncap_lib.captioner.model import load_model, to_device
-    from aligncap_lib.captioner.prompts import example_prompt
-    from aligncap_lib.core.reproducibility import seed_everything, write_json
-    from aligncap_lib.core.run_layout import run_stage
-    from aligncap_lib.training.stages import StageConfigs
 
     configs = configs or StageConfigs.for_preset(layout.preset)
     start, info = _start_dir(layout, variant, seed, configs)
@@ -231,8 +246,6 @@ def ensure_pairs(
         examples, contexts = pref_examples(layout, variant, po)
         prompts = {ex.id: example_prompt(ex, "speech", "student") for ex in examples}
         if po.judge == "human":
-            from aligncap_lib.preference.judges import load_human_preferences
-
             assert po.human_preferences is not None
             human = load_human_preferences(Path(po.human_preferences))
             pairs = [{**p, "prompt": prompts[p["id"]]} for p in human if p["id"] in prompts]
@@ -310,15 +323,10 @@ def dpo_train(
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
-    from aligncap_lib.captioner.model import load_model
-    from aligncap_lib.core.reproducibility import quiet_progress
-
     if not pairs:
         raise ValueError(
             f"no preference pairs to train on (from {start}): lower the margin or add candidates"
         )
-    from aligncap_lib.captioner.model import runtime_flags
-    from aligncap_lib.core.processes import per_device_batch, world
 
     model, tok = load_model(Path(start) / "merged", runtime)
     cpu, bf16, checkpointing = runtime_flags(runtime)
@@ -345,7 +353,7 @@ def dpo_train(
             use_cpu=cpu,
             dataloader_num_workers=0,
             disable_tqdm=not po.progress,
-            # FINDINGS: same loss curve, ~15% faster; the reference is frozen. Single process only: trl caches the
+            # measured here: same loss curve, ~15% faster; the reference is frozen. Single process only: trl caches the
             # precomputed log-probs of an in-memory dataset in a per-process temporary folder, which the other
             # processes of a multi-process run cannot read (tests/test_distributed.py)
             precompute_ref_log_probs=processes == 1,
@@ -404,12 +412,6 @@ def train_po(
     """Stage ``po`` of ``variant`` at ``seed``: pairs (cached), DPO, evaluation; returns the stage folder
     ``runs/<preset>/models/<variant>/seed<k>/po/`` (``adapter/``, ``merged/``, ``hyps/``, ``eval/``,
     ``log.json``, ``pairs.json`` (statistics), ``results.json``)."""
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.model import save_model
-    from aligncap_lib.captioner.variants import get_variant
-    from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
-    from aligncap_lib.core.run_layout import read_stage, run_stage
-    from aligncap_lib.training.stages import StageConfigs, evaluate_model
 
     configs = configs or StageConfigs.for_preset(preset or layout.preset)
     ev, lora = configs.evaluation, configs.lora
@@ -462,8 +464,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``aligncap pairs``: build the preference pairs of one variant and seed, print their statistics."""
-    from aligncap_lib.core.reproducibility import configure_threads
-    from aligncap_lib.core.run_layout import RunLayout
 
     configure_threads()
     layout = RunLayout.for_preset(args.preset, args.work)

@@ -8,7 +8,7 @@ of fitting are implemented and compared once by :func:`compare_methods` (noteboo
   Zeghidour et al. 2021, SoundStream, with k-means as the codebook learner), by Lloyd's k-means in the
   distance-matrix form ``|x|^2 - 2 x c^T + |c|^2``. encodec's own ``core_vq.kmeans`` builds an ``n x K x D``
   difference tensor instead and was measured at 66-80 s per batch on CPU against about 1 s for this form
-  (``../shared/FINDINGS.md``); it also crashes on an empty batch, which :func:`kmeans` refuses clearly.
+  (measured here); it also crashes on an empty batch, which :func:`kmeans` refuses clearly.
   Empty clusters are re-seeded with the points worst served by their centroid, so no code is dead.
 - ``ema``: encodec's own machinery: the quantizer's forward in train mode (k-means init on the first batch,
   then exponential-moving-average updates and dead-code replacement over the following batches).
@@ -148,7 +148,7 @@ def fit_rvq_ema(
 ) -> list[int]:
     """Fit with encodec's own train-mode forward (k-means init on the first batch, then EMA + dead-code
     replacement). The init k-means is swapped for :func:`kmeans` (the same Lloyd iterations; encodec's
-    ``n x K x D`` form took 66-80 s per batch on CPU, FINDINGS).
+    ``n x K x D`` form took 66-80 s per batch on CPU, measured here).
 
     ``frames [N, D]``; returns the number of codes used on the fitting frames, per codebook.
     """

@@ -9,7 +9,7 @@ the encoder frames (how much of the signal the codes keep), codes used, and fit 
 A last row, ``encoder_frames``, probes the continuous encoder frames themselves (per-dimension mean, standard
 deviation and mean absolute frame-to-frame change over the clip), before any quantizer: it separates what the
 encoder never carried from what the quantizer lost. With the random-weight encoder of the offline path it is the
-encoder: at the cpu preset the frames' probe reads pitch level no better than the codes' (README, issue 4).
+encoder: at the cpu preset the frames' probe reads pitch level no better than the codes' (README).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 from aligncap_lib.core.presets import combined_hash
 from aligncap_lib.core.run_layout import RunLayout
 from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units
-from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, load_clip, read_manifest, units_to_text
+from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, load_clip, read_rows, units_to_text
 from aligncap_lib.tokens.token_probe import probe_all
 
 #: Variant name -> config overrides. ``kmeans`` is the default; ``ema`` is encodec's own train-mode fitting;
@@ -79,7 +79,7 @@ def compare_methods(
     result_path = cache / f"comparison-{key}.json"
     if result_path.exists():
         return json.loads(result_path.read_text(encoding="utf-8"))
-    rows = _subset(read_manifest(manifest), max_clips, config.seed)
+    rows = _subset(read_rows(manifest)[0], max_clips, config.seed)
     waves, kept = {}, []
     for r in rows:
         try:

@@ -199,7 +199,7 @@ def embed(model: EncodecModel, waves: list[np.ndarray]) -> list[torch.Tensor]:
     zero-padded batch: SEANet's convolutions reflect-pad the end of their input, so a clip padded inside a batch
     ends on zeros instead of its own reflection; its last frames moved by up to 1e-4 (an eighth of a frame
     dimension's spread on the cpu corpus), and with near-tied centroids about a third of its codebook-0 units
-    flipped between encoding alone and in a batch of 4 (issue 4). Batching bought only 15% (55x vs 47x real
+    flipped between encoding alone and in a batch of 4. Batching bought only 15% (55x vs 47x real
     time on the cpu corpus, 2 threads).
     """
     out = []

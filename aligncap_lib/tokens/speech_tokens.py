@@ -1,4 +1,4 @@
-"""Speech tokens (issue 4): fit the EnCodec tokenizer, tokenize the corpus, probe the tokens.
+"""Speech tokens: fit the EnCodec tokenizer, tokenize the corpus, probe the tokens.
 
 ``aligncap tokenize --work runs/P [--preset P]`` builds ``runs/P/tokens/`` through :func:`run_layout.run_stage`:
 
@@ -27,9 +27,11 @@ import numpy as np
 import torch
 
 from aligncap_lib.core.audio_io import AudioError, read_audio
+from aligncap_lib.core.manifest import read_manifest
 from aligncap_lib.core.presets import StageConfig, combined_hash, result_field
+from aligncap_lib.core.reproducibility import configure_threads, seed_everything, write_results
 from aligncap_lib.core.run_layout import RunLayout, read_stage, run_stage
-from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units
+from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units, token_probe
 
 if TYPE_CHECKING:
     from encodec import EncodecModel
@@ -50,7 +52,7 @@ class SpeechTokensConfig(StageConfig):
     codec: str = result_field("fit")  # "fit" offline (no weights downloadable here); "pretrained" for paper
     pretrained_path: str | None = result_field(None)  # file or folder; None: the torch hub cache
     n_q: int = result_field(4)  # codebooks fitted and stored (4 x 6 bits x 75 Hz = 1.8 kbps)
-    # codes per codebook: EnCodec's 1,024 left ~900 unused (FINDINGS); of 64, 128, 256, 64 probed best
+    # codes per codebook: EnCodec's 1,024 left ~900 unused (measured here); of 64, 128, 256, 64 probed best
     bins: int = result_field(64)
     encoder_filters: int = result_field(16)  # SEANet base width; EnCodec's 32 is ~3x slower, random anyway
     fit_method: str = result_field("kmeans")  # compared with "ema" in notebook 02
@@ -105,16 +107,13 @@ def units_to_text(codes: torch.Tensor, config: SpeechTokensConfig) -> str:
     )  # fmt: skip
 
 
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """The corpus manifest's rows (JSON lines); raises ``ValueError`` naming the line of a malformed one."""
-    rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: malformed manifest line ({exc})") from None
-    return rows
+#: The manifest fields the tokens stage reads (a bring-your-own manifest needs no more).
+MANIFEST_FIELDS: tuple[str, ...] = ("id", "audio")
+
+
+def read_rows(manifest: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The manifest's rows with an id and an audio path, and the bad lines it skipped (named)."""
+    return read_manifest(manifest, required=MANIFEST_FIELDS)
 
 
 def load_clip(path: Path, config: SpeechTokensConfig) -> np.ndarray:
@@ -187,7 +186,7 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
     from safetensors.torch import save_file
 
     torch.manual_seed(config.seed)  # each stage seeds itself (a cached stage must not shift the next one)
-    rows = read_manifest(manifest)
+    rows, manifest_errors = read_rows(manifest)
     skipped: dict[str, str] = {}
     clips: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -238,8 +237,11 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
     )
     report = {"clips": len(rows), "tokenized": len(ids), "skipped": skipped, "encoded": len(todo) + len(info["embedded"]),
               "from_cache": cached, "codec_sha256": codec_sha, "codes_used": usage, "fitted_now": info["fitted"]}  # fmt: skip
+    if manifest_errors:  # lines with no usable id or audio path: skipped, named here
+        report["manifest_errors"] = manifest_errors
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return {k: v for k, v in report.items() if k != "skipped"} | {"skipped": len(skipped)}
+    summary = {k: v for k, v in report.items() if k not in ("skipped", "manifest_errors")}
+    return summary | {"skipped": len(skipped) + len(manifest_errors)}
 
 
 def load_units(tokens_dir: Path) -> dict[str, str]:
@@ -257,10 +259,9 @@ def load_codes(tokens_dir: Path) -> dict[str, torch.Tensor]:
 
 def probe_tokens(config: SpeechTokensConfig, manifest: Path, tokens_dir: Path) -> dict[str, Any]:
     """The probe of :mod:`token_probe` on the unit texts of ``tokens_dir`` (clips skipped there are left out)."""
-    from aligncap_lib.tokens import token_probe
 
     units = load_units(tokens_dir)
-    rows = [r for r in read_manifest(manifest) if r["id"] in units]
+    rows = [r for r in read_rows(manifest)[0] if r["id"] in units]
     feats = speech_units.pooled_statistics([units[r["id"]] for r in rows], config.unit_codebooks, config.bins)
     return token_probe.probe_all(rows, feats, c=config.probe_c)
 
@@ -297,7 +298,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aligncap_lib.core.reproducibility import configure_threads, seed_everything, write_results
 
     layout = RunLayout.for_preset(args.preset, args.work)
     overrides: dict[str, Any] = {}

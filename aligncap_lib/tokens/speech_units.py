@@ -1,6 +1,6 @@
 """How speech tokens enter the LLM: speech units as added vocabulary tokens inside the prompt text.
 
-Decision (issue 4, item 4), made with the captioner, trl's ``DPOTrainer``, ``generate`` and export in mind:
+Decision, made with the captioner, trl's ``DPOTrainer``, ``generate`` and export in mind:
 a clip becomes a plain string of added tokens, so every prompt stays text and works unchanged with
 ``Trainer``, ``DPOTrainer`` (string prompts), ``generate`` and any exported tokenizer. Only the embeddings
 of the added tokens must be trained (peft ``trainable_token_indices``).

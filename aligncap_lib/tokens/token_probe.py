@@ -14,7 +14,7 @@ Both probes get the language tag (the LLM reads it next to the tokens); only the
 the tokens must carry themselves. Why the gender belongs in the ceiling: ``pitch_level`` is the median f0
 relative to the norm of the speaker's family (language x gender, :data:`voices.FAMILY_F0_NORM_HZ`), so
 "high" for a man is "low" for a woman. Without the gender the Praat ceiling for pitch level was 0.54 on the
-cpu preset's unseen voices; with it 0.87 (measured, issue 4's note).
+cpu preset's unseen voices; with it 0.87 (measured on the cpu corpus).
 
 Clips whose label is ``null`` (unverifiable) are left out of that slot's probe.
 """

@@ -9,7 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aligncap_lib.captioner import inputs
+from aligncap_lib.captioner.generation import generate_captions
+from aligncap_lib.captioner.model import load_model
+from aligncap_lib.captioner.variants import (
+    VARIANTS,
+    clip_examples,
+    get_variant,
+    shuffled_units,
+    template_caption,
+    trivial_captions,
+)
 from aligncap_lib.core.presets import combined_hash
+from aligncap_lib.core.reproducibility import seed_everything, write_results
+from aligncap_lib.core.run_layout import read_stage, run_stage
+from aligncap_lib.training.stages import StageConfigs, score_hyps, train_student
 
 
 def evaluate_variant(
@@ -23,9 +37,6 @@ def evaluate_variant(
 ) -> Path:
     """Produce and score the captions of a non-trained variant (cached by fingerprint). ``configs``: the
     :class:`aligncap_lib.training.stages.StageConfigs`, default the preset's (tests pass smaller ones)."""
-    from aligncap_lib.captioner.variants import get_variant
-    from aligncap_lib.core.run_layout import read_stage, run_stage
-    from aligncap_lib.training.stages import StageConfigs
 
     v = get_variant(variant)
     if v.kind == "lm":
@@ -35,8 +46,6 @@ def evaluate_variant(
     upstream = ""
     stages = {"corpus": layout.corpus}
     if v.kind == "control":
-        from aligncap_lib.training.stages import train_student
-
         student = train_student(layout, v.evaluates or "no_po", seed, preset, stage="kd", configs=configs)
         upstream = str((read_stage(student) or {}).get("fingerprint", ""))
         stages["student"] = student
@@ -58,16 +67,6 @@ def evaluate_variant(
 
 
 def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) -> dict[str, Any]:
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.variants import (
-        VARIANTS,
-        clip_examples,
-        shuffled_units,
-        template_caption,
-        trivial_captions,
-    )
-    from aligncap_lib.core.reproducibility import seed_everything, write_results
-    from aligncap_lib.training.stages import score_hyps
 
     seed_everything(seed)
     records = layout.records()
@@ -75,8 +74,6 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) ->
     measured = inputs.acoustic_clues(records) if v.name in ("acoustic_template", "shuffled_speech") else {}
     model = tok = units = None
     if v.kind == "control":
-        from aligncap_lib.captioner.model import load_model
-
         model, tok = load_model(layout.model(v.evaluates, seed) / "kd" / "merged")
         units = inputs.unit_texts(layout, records)
     metrics: dict[str, Any] = {}
@@ -92,8 +89,6 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) ->
             elif v.name == "acoustic_template":
                 hyps = {r["id"]: template_caption(measured.get(r["id"], {}), lang) for r in recs}
             else:
-                from aligncap_lib.captioner.generation import generate_captions
-
                 assert units is not None
                 moved = shuffled_units(recs, units, seed)
                 ex = clip_examples(

@@ -25,13 +25,16 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
+from aligncap_lib.captioner.model import runtime_flags
+from aligncap_lib.captioner.prompts import CaptionCollator
 from aligncap_lib.core.presets import StageConfig, plumbing_field
+from aligncap_lib.core.processes import per_device_batch, world
 from aligncap_lib.training.kd_regularization import caption_logits, divergence
 
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig(StageConfig):
-    """The students' training schedule (SFT and KD). Defaults: the ``cpu`` preset. FINDINGS: warmup + cosine +
+    """The students' training schedule (SFT and KD). Defaults: the ``cpu`` preset. measured here: warmup + cosine +
     clipping. Budget: 150 steps x 16 at 0.44 s (SFT) / 0.59 s (KD) per step measured by benchmarks/bench_kd.py:
     66 / 89 s on 2 idle cores, so the grid of trainings fits the 60-minute cpu budget."""
 
@@ -183,15 +186,13 @@ def training_arguments(
     runtime: Any = None,
     global_batch: bool = False,
 ) -> TrainingArguments:
-    """``TrainingArguments`` for the captioner: warmup + cosine + clipping (FINDINGS: a constant LR teacher
+    """``TrainingArguments`` for the captioner: warmup + cosine + clipping (measured here: a constant LR teacher
     ignored its clues), seeded data order, checkpoints in safetensors for resume.
 
     ``runtime`` (a :class:`aligncap_lib.captioner.model.RuntimeConfig`, or None for fp32 on the CPU) gives the
     device, precision and gradient checkpointing. With ``global_batch`` ``batch_size`` is the batch of all
     processes together and each process takes its share (:func:`aligncap_lib.core.processes.per_device_batch`), so
     a multi-process run makes the same optimizer steps as a single-process one."""
-    from aligncap_lib.captioner.model import runtime_flags
-    from aligncap_lib.core.processes import per_device_batch, world
 
     cpu, bf16, checkpointing = runtime_flags(runtime)
     per_device = per_device_batch(batch_size, world()[1]) if global_batch else batch_size
@@ -242,8 +243,6 @@ def train(
     resumes from the newest checkpoint in ``args.output_dir`` when ``resume``. Returns ``(model, log)``, the
     log being Trainer's training log history (``step``, ``loss``, ``ce``, ``kl``, ``learning_rate``, ...)."""
     from transformers.trainer_utils import get_last_checkpoint
-
-    from aligncap_lib.captioner.prompts import CaptionCollator
 
     if not features:
         raise ValueError("no training examples")

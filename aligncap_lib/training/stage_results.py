@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aligncap_lib.captioner.variants import get_variant
+from aligncap_lib.core.run_layout import chain_is_current, read_stage
 from aligncap_lib.evaluation.result_store import load_results
 
 
@@ -18,7 +19,6 @@ def final_stage_dir(layout: Any, variant: str, seed: int) -> Path | None:
     """The folder of the last finished stage of ``variant`` at ``seed``; None if nothing is finished, or if that
     stage was built on an upstream stage that has since been rebuilt (its chain no longer matches: reading it
     would report, say, a PO stage as the PO of a KD student it never started from)."""
-    from aligncap_lib.core.run_layout import chain_is_current, read_stage
 
     v = get_variant(variant)
     candidates = [(layout.model(v.owner(s), seed) / s) for s in reversed(v.stages)] if v.stages else []

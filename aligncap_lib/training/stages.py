@@ -16,13 +16,29 @@ import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aligncap_lib.captioner.generation import DecodingConfig
-from aligncap_lib.captioner.model import CaptionerConfig, LoRAConfig, RuntimeConfig
+from aligncap_lib.captioner import inputs
+from aligncap_lib.captioner.generation import DecodingConfig, generate_captions
+from aligncap_lib.captioner.model import (
+    CaptionerConfig,
+    LoRAConfig,
+    RuntimeConfig,
+    attach_lora,
+    load_model,
+    save_model,
+    unit_token_ids,
+)
+from aligncap_lib.captioner.prompts import encode_example
+from aligncap_lib.captioner.variants import clip_examples, get_variant
 from aligncap_lib.core.presets import combined_hash
-from aligncap_lib.evaluation.scoring import EvaluationConfig
-from aligncap_lib.training.kd_regularization import KDConfig
-from aligncap_lib.training.kd_trainer import ScheduleConfig
-from aligncap_lib.training.text_teacher import TeacherConfig
+from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
+from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
+from aligncap_lib.core.run_layout import publish, read_stage, upstream_record
+from aligncap_lib.evaluation import bootstrap as bs
+from aligncap_lib.evaluation.result_store import save_result
+from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
+from aligncap_lib.training.kd_regularization import KDConfig, speech_text_kl
+from aligncap_lib.training.kd_trainer import ScheduleConfig, train, training_arguments
+from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
 
 
 class StageConfigs(NamedTuple):
@@ -57,7 +73,6 @@ class StageConfigs(NamedTuple):
 
 
 def train_teacher(layout: Any, variant: str = "", seed: int = 0, preset: str | None = None, **_: Any) -> Path:
-    from aligncap_lib.training.text_teacher import ensure_teacher
 
     configs = StageConfigs.for_preset(preset or layout.preset)
     return ensure_teacher(layout, configs.captioner, configs.teacher, runtime=configs.runtime,
@@ -75,8 +90,6 @@ def train_student(
     configs: StageConfigs | None = None,
 ) -> Path:
     """Train stage ``sft`` or ``kd`` of ``variant`` (or reuse it); returns the stage folder."""
-    from aligncap_lib.captioner.variants import get_variant
-    from aligncap_lib.core.run_layout import read_stage
 
     v = get_variant(variant)
     owner = v.owner(stage)
@@ -100,8 +113,6 @@ def train_student(
         kd.result_hash() if stage == "kd" else "",
         {"variant": variant, "stage": stage, "seed": seed},
     )
-    from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
-    from aligncap_lib.core.run_layout import publish
 
     out = layout.model(variant, seed) / stage
     barrier()  # under accelerate launch: every process checks the cache at the same moment, so all agree
@@ -124,8 +135,6 @@ def train_student(
     if main:
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
         (partial / "fingerprint").unlink()
-        from aligncap_lib.core.reproducibility import write_json
-        from aligncap_lib.core.run_layout import upstream_record
 
         upstream = upstream_record(out, {"teacher": layout.teacher, "tokens": layout.tokens})
         write_json(
@@ -146,15 +155,6 @@ def _train_and_evaluate(
     checkpoints: Path | None = None,
 ) -> dict[str, Any]:
     import numpy as np
-
-    from aligncap_lib.captioner import inputs
-    from aligncap_lib.captioner.model import attach_lora, load_model, save_model, unit_token_ids
-    from aligncap_lib.captioner.prompts import encode_example
-    from aligncap_lib.captioner.variants import clip_examples
-    from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
-    from aligncap_lib.evaluation import bootstrap as bs
-    from aligncap_lib.training.kd_regularization import speech_text_kl
-    from aligncap_lib.training.kd_trainer import train, training_arguments
 
     cap, kd, ev, schedule = cfgs.captioner, cfgs.kd, cfgs.evaluation, cfgs.schedule
     seed_everything(seed)
@@ -275,8 +275,6 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Generate and score ``cfgs.evaluation.splits`` x languages; writes hyps and per-clip statistics under
     ``work``."""
-    from aligncap_lib.captioner.generation import generate_captions
-    from aligncap_lib.captioner.variants import clip_examples
 
     out: dict[str, Any] = {}
     for split in cfgs.evaluation.splits:
@@ -294,8 +292,6 @@ def score_hyps(
     hyps: dict[str, str], recs: list[dict[str, Any]], lang: str, ev: Any, work: Path, name: str
 ) -> dict[str, Any]:
     """Score one split x language, store the hyps JSON and the per-clip statistics; returns the metrics."""
-    from aligncap_lib.core.reproducibility import write_json
-    from aligncap_lib.evaluation.scoring import evaluate_captions
 
     result = evaluate_captions(
         {r["id"]: r["captions"] for r in recs},
@@ -306,7 +302,6 @@ def score_hyps(
         intervals=False,
     )
     write_json(work / "hyps" / f"{name}.json", hyps)
-    from aligncap_lib.evaluation.result_store import save_result
 
     save_result(result, work / "eval" / f"{name}.json")
     return {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
