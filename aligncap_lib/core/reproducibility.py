@@ -177,14 +177,15 @@ def write_results(
 #: ``"exact"``: no float32 training or nearest-code decision behind it; ``("abs", t)``: every number within ``t``;
 #: ``"verdicts"``: claim rows may move between "inconclusive" and a decided verdict, never from "reproduced" to
 #: "contradicted" or back. Measured on a 2-core AMD EPYC (AVX512) against the machine the results were made on: the
-#: corpus manifest and clue results were identical; speech units are held to >= 99% agreement by
+#: corpus and clue results were identical, the evaluation's similarity ceilings moved by 1e-6, the text teacher's gate
+#: by 0.025 (0.986 -> 0.961, float32 training); speech units are held to >= 99% agreement by
 #: ``tests/test_speech_tokens.py`` (the rest of the pipeline trains float32 models, whose weights are not
 #: bit-stable across CPUs).
 CROSS_MACHINE: dict[str, Any] = {
     "overview.json": "exact",
     "corpus.json": "exact",
     "clues.json": "exact",
-    "evaluation.json": "exact",
+    "evaluation.json": ("abs", 1e-5),  # the sentence encoder's similarities moved by 1e-6 on the AMD machine
     "probe.json": ("abs", 0.03),  # 171 zero-shot clips: 1% flipped units move a few predictions at most
     "kd.json": ("abs", 0.05),
     "po.json": ("abs", 0.05),
