@@ -235,7 +235,7 @@ def compare_results(name: str, a: Any, b: Any) -> list[str]:
 
 @contextlib.contextmanager
 def quiet_progress(enabled: bool = True) -> Any:
-    """While active (and ``enabled``), transformers' and datasets' progress bars are off and their deprecation
+    """While active (and ``enabled``), transformers', datasets' and plain tqdm progress bars are off and their deprecation
     FutureWarnings silenced; both are restored after. Why: notebooks must not carry stderr (nbval, committed
     outputs), and "Loading weights" / "Tokenizing train dataset" bars say nothing a reader needs."""
     import warnings
@@ -255,11 +255,18 @@ def quiet_progress(enabled: bool = True) -> Any:
     hf_logging.disable_progress_bar()
     if datasets_logging:
         datasets_logging.disable_progress_bar()
+    # why: trl's DPO draws its "Computing reference log probs" bar with plain tqdm, which only this variable stops
+    tqdm_was = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
             yield
     finally:
+        if tqdm_was is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = tqdm_was
         if hf_was:
             hf_logging.enable_progress_bar()
         if datasets_logging and ds_was:
