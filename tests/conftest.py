@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: The session fixtures (tiny corpus -> speech tokens -> text teacher -> exported model), visible to every module.
+pytest_plugins = ["tests.fixtures_corpus", "tests.fixtures_pipeline", "tests.fixtures_model"]
+
 os.environ.setdefault("ALIGNCAP_PRESET", "smoke")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

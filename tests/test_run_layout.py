@@ -72,8 +72,11 @@ def test_a_stage_on_a_rebuilt_upstream_is_not_read(tmp_path):
     po = stage(layout.model("aligncap_full", 0) / "po", "po-a", {"start": kd})
     assert final_stage_dir(layout, "aligncap_full", 0) == po
     assert json.loads((po / "stage.json").read_text())["upstream"]["start"]["fingerprint"] == "kd-a"
-    stage(kd, "kd-b")  # the KD student is rebuilt, the PO stage is not
-    assert final_stage_dir(layout, "aligncap_full", 0) is None
+    stage(kd, "kd-b")  # the KD student is rebuilt, the PO stage is not: read as not trained (as if absent)
+    assert final_stage_dir(layout, "aligncap_full", 0) == kd
     assert final_stage_dir(layout, "no_po", 0) == kd
+    stage(layout.model("no_kd", 0) / "po", "po-x", {"start": kd})  # no_kd's only stage, stale
+    stage(kd, "kd-c")
+    assert final_stage_dir(layout, "no_kd", 0) is None
     stage(po, "po-b", {"start": kd})
     assert final_stage_dir(layout, "aligncap_full", 0) == po

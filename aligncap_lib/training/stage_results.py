@@ -16,20 +16,21 @@ from aligncap_lib.evaluation.result_store import load_results
 
 
 def final_stage_dir(layout: Any, variant: str, seed: int) -> Path | None:
-    """The folder of the last finished stage of ``variant`` at ``seed``; None if nothing is finished, or if that
-    stage was built on an upstream stage that has since been rebuilt (its chain no longer matches: reading it
-    would report, say, a PO stage as the PO of a KD student it never started from)."""
+    """The folder of the last finished stage of ``variant`` at ``seed`` whose chain is current (None if there is
+    none). A stage built on an upstream stage that has since been rebuilt is read as not trained: reading it would
+    report, say, a PO stage as the PO of a KD student it never started from."""
 
     v = get_variant(variant)
     candidates = [(layout.model(v.owner(s), seed) / s) for s in reversed(v.stages)] if v.stages else []
     candidates.append(layout.model(variant, seed) / "eval")
-    last = next((c for c in candidates if read_stage(c) is not None and (c / "eval").is_dir()), None)
-    if last is not None and not chain_is_current(last):
-        print(
-            f"summary: {variant} seed {seed}: {last.name} stage is stale (an upstream stage was rebuilt); left out"
-        )
-        return None
-    return last
+    for c in candidates:
+        if read_stage(c) is None or not (c / "eval").is_dir():
+            continue
+        if chain_is_current(c):
+            return c
+        print(f"summary: {variant} seed {seed}: its {c.name} stage was built on an upstream stage since rebuilt; "
+              "read as not trained")  # fmt: skip
+    return None
 
 
 def seeds_of(layout: Any, variant: str) -> list[int]:
