@@ -73,17 +73,11 @@ LOG_KEYS: tuple[str, ...] = ("step", "loss", "ce", "kl", "grad_norm", "learning_
                              "rewards/rejected", "rewards/accuracies", "rewards/margins")  # fmt: skip
 
 
-def _configs(layout: Any) -> tuple[Any, Any, Any]:
-
-    configs = StageConfigs.for_preset(layout.preset)
-    return configs, configs.kd, POConfig.for_preset(layout.preset)
-
-
 def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[dict[str, list[int]]]]:
     """``(LoRA student, tokenizer, encoded train examples)`` of stage ``kd`` of ``variant``, built as
     :func:`aligncap_lib.training.stages.train_student` builds them, with LoRA dropout 0 (module docstring)."""
 
-    configs, _, _ = _configs(layout)
+    configs = StageConfigs.for_preset(layout.preset)
     cap = configs.captioner
     v = get_variant(variant)
     if v.teacher is None:
@@ -109,8 +103,8 @@ def run_kd(
 ) -> list[Any]:
     """``steps`` KD steps through :func:`aligncap_lib.training.kd_trainer.train`; returns Trainer's log history."""
 
-    configs, kd, _ = _configs(layout)
-    sched = configs.schedule
+    configs = StageConfigs.for_preset(layout.preset)
+    kd, sched = configs.kd, configs.schedule
     model, tok, feats = kd_features(layout, variant, seed)
     args = training_arguments(out_dir, seed=seed, steps=steps,
                               batch_size=per_device_batch(global_batch, world()[1]), grad_accum=1,
@@ -160,8 +154,8 @@ def run_dpo(
     """``steps`` DPO steps through :func:`aligncap_lib.preference.po_regularization.dpo_train` (the PO stage's
     DPOConfig/DPOTrainer) on :func:`swapped_pairs`; returns trl's per-step log."""
 
-    configs, _, po = _configs(layout)
-    po = dataclasses.replace(po, steps=steps, batch_size=per_device_batch(global_batch, world()[1]),
+    configs = StageConfigs.for_preset(layout.preset)
+    po = dataclasses.replace(POConfig.for_preset(layout.preset), steps=steps, batch_size=per_device_batch(global_batch, world()[1]),
                              progress=False)  # fmt: skip
     pairs = whole_batches(swapped_pairs(layout, variant), global_batch)
     seed_everything(seed)

@@ -8,6 +8,7 @@ numbers) and :func:`configure_threads` once per process (oversubscribed torch th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -95,6 +96,15 @@ def seed_everything(seed: int) -> None:
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     set_seed(seed)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks): the identity of an artifact or input file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def git_commit(root: Path | None = None) -> str | None:

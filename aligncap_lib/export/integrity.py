@@ -7,9 +7,10 @@ wherever it is.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from aligncap_lib.core.reproducibility import sha256_file
 
 CHECKSUMS = "checksums.json"
 #: Formats that can run code when loaded (pickle and its wrappers): never written, never loaded.
@@ -18,14 +19,6 @@ PICKLE_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".
 
 class ExportError(ValueError):
     """An export that must not be loaded (or written), naming the file and the reason."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def export_files(directory: Path) -> list[str]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ from aligncap_lib.core.reproducibility import (
     configure_threads,
     quiet_progress,
     seed_everything,
+    sha256_file,
     write_json,
     write_results,
 )
@@ -289,7 +289,7 @@ def pairs_fingerprint(start_fingerprint: str, po: POConfig, variant: str, seed: 
         path = Path(po.human_preferences)
         if not path.is_file():
             raise FileNotFoundError(f"human preference file {path} does not exist")
-        fields["human_preferences"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        fields["human_preferences"] = sha256_file(path)
     return combined_hash(start_fingerprint, fields, {"variant": variant, "seed": seed})
 
 

@@ -18,7 +18,6 @@ architecture in the file's metadata, so :func:`load_artifact` rebuilds exactly t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from encodec import EncodecModel
 
+from aligncap_lib.core.reproducibility import sha256_file
 from aligncap_lib.tokens.codebook_fitting import rvq_encode
 
 SAMPLE_RATE = 24_000
@@ -88,15 +88,6 @@ def find_pretrained(path: str | os.PathLike[str] | None = None) -> Path | None:
         candidates.append(p / PRETRAINED_NAME if p.is_dir() else p)
     candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / PRETRAINED_NAME)
     return next((c for c in candidates if c.is_file()), None)
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_pretrained(path: str | os.PathLike[str]) -> EncodecModel:
