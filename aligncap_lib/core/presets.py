@@ -159,10 +159,15 @@ def combined_hash(*parts: str | Mapping[str, Any]) -> str:
 #: the ``cpu`` value unless stated otherwise in that config. Stages add their entries as they land.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
-        # speech_tokens: seconds, not minutes: 2 small codebooks, a narrow encoder, few k-means iterations.
+        # speech_tokens: seconds, not minutes: a narrow codec trained for a few steps, 2 small codebooks; the
+        # random baseline with a narrow encoder and few k-means iterations.
         "speech_tokens": {
             "n_q": 2,
             "bins": 32,
+            "codec_hidden": 64,
+            "codec_res": 1,
+            "codec_steps": 60,
+            "codec_batch": 8,
             "encoder_filters": 8,
             "kmeans_iters": 5,
             "fit_max_frames": 5000,

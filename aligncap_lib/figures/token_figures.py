@@ -97,18 +97,18 @@ def probe_bars(probe: Mapping[str, Mapping[str, Any]], bar: Mapping[str, float] 
     return fig
 
 
-def method_comparison(rows: Sequence[Mapping[str, Any]], slots: Sequence[str]) -> Figure:
-    """Probe accuracy per fitting variant (groups) and slot (bars)."""
+def codec_comparison(rows: Sequence[Mapping[str, Any]], slots: Sequence[str]) -> Figure:
+    """Probe accuracy per codec row (bars in groups of slots), from :func:`codec_comparison.compare_codecs`."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3))
     width = 0.8 / max(len(rows), 1)
     for i, row in enumerate(rows):
-        ax.bar(np.arange(len(slots)) + i * width, [row[s] or 0 for s in slots], width, label=row["variant"])
+        ax.bar(np.arange(len(slots)) + i * width, [row.get(s) or 0 for s in slots], width, label=row["codec"])
     ax.set_xticks(np.arange(len(slots)) + 0.4 - width / 2, slots, fontsize=8)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("probe accuracy")
-    ax.legend(fontsize=8)
-    ax.set_title("Tokenizer fitting variants on a cached subset", fontsize=10)
+    ax.set_ylabel("probe accuracy (unseen voices)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("Random-encoder baseline vs the trained codec: tokens and continuous frames", fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,15 +1,18 @@
-"""Which way of fitting the offline tokenizer? A once-off comparison on a cached subset (notebook 02).
+"""The trained codec against the random-encoder baseline, on a cached subset (notebook 02).
 
-Not part of every reproduction: :func:`compare_methods` embeds a seeded subset of the corpus (``train`` and
-``test_zeroshot``) once, caches the encoder frames and the result under ``runs/<preset>/tokens_cache/``, and
-fits one codec per variant on the same frames. Each variant is scored by the quantities that matter
-downstream: the probe accuracies on unseen voices (what the LLM can read), the relative quantization error of
-the encoder frames (how much of the signal the codes keep), codes used, and fit time.
+Not part of every reproduction: :func:`compare_codecs` loads a seeded subset of the corpus (``train`` and
+``test_zeroshot``) once and scores, on the same clips, the quantities that matter downstream:
 
-A last row, ``encoder_frames``, probes the continuous encoder frames themselves (per-dimension mean, standard
-deviation and mean absolute frame-to-frame change over the clip), before any quantizer: it separates what the
-encoder never carried from what the quantizer lost. With the random-weight encoder of the offline path it is the
-encoder: at the cpu preset the frames' probe reads pitch level no better than the codes' (README).
+- the probes on unseen voices (:mod:`token_probe`: the better of linear and nonlinear) for the tokens the LLM
+  reads, and for the continuous encoder frames before any quantizer (``*_frames`` rows: per-dimension mean,
+  spread and change over the clip): it separates what an encoder never carried from what its quantizer lost;
+- reconstruction on ``test_zeroshot`` clips (:func:`reconstruction_quality`): log-mel distance (dB, 0-4 kHz),
+  the resynthesis's f0 error against the original in cents and their voicing agreement (Praat pitch of both);
+- codes used, time to make the codec.
+
+Rows: ``random`` (EnCodec's architecture with seeded random weights, codebooks fitted by k-means on the subset's
+train frames: the default before the trained codec), ``random_frames``, ``trained`` (the tokens stage's own
+artifact, not retrained), ``trained_frames``. The result is cached under ``runs/<preset>/tokens_cache/``.
 """
 
 from __future__ import annotations
@@ -18,27 +21,27 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from aligncap_lib.core.presets import combined_hash
 from aligncap_lib.core.run_layout import RunLayout
-from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units
-from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, load_clip, read_rows, units_to_text
+from aligncap_lib.tokens import spectral_codec, speech_codec, speech_units
+from aligncap_lib.tokens.speech_tokens import (
+    SpeechTokensConfig,
+    fit_random_codec,
+    load_clip,
+    read_rows,
+    units_to_text,
+)
 from aligncap_lib.tokens.token_probe import probe_all
 
-#: Variant name -> config overrides. ``kmeans`` is the default; ``ema`` is encodec's own train-mode fitting;
-#: ``kmeans_1024`` keeps EnCodec's codebook size (1,024 codes) to show what the smaller codebooks buy.
-VARIANTS: Mapping[str, Mapping[str, Any]] = {
-    "kmeans": {},
-    "ema": {"fit_method": "ema"},
-    "kmeans_1024": {"bins": 1024},
-}
-PROBED_SLOTS = ("pitch_level", "rate", "loudness", "emotion")
-#: Name of the reference row probed on the continuous encoder frames (no quantizer).
-FRAMES_ROW = "encoder_frames"
+PROBED_SLOTS = ("pitch_level", "f0_tertile", "rate", "loudness", "emotion")
+#: Mel bands of the reconstruction distance (0-4 kHz; our choice, as in 8 kHz speech front ends).
+MEL_BANDS = 40
 
 
 def pooled_frames(frames: torch.Tensor) -> torch.Tensor:
@@ -51,6 +54,52 @@ def pooled_frames(frames: torch.Tensor) -> torch.Tensor:
     return torch.cat([f.mean(0), f.std(0), (f[1:] - f[:-1]).abs().mean(0)])
 
 
+def mel_filterbank(n_mels: int = MEL_BANDS, n_bins: int = spectral_codec.N_BINS) -> np.ndarray:
+    """``float64 [n_mels, n_bins]`` triangular filters (HTK mel scale) over the codec's 0-4 kHz bins."""
+
+    def mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    freqs = np.arange(n_bins) * speech_codec.SAMPLE_RATE / spectral_codec.N_FFT
+    edges = 700.0 * (10 ** (np.linspace(0.0, mel(np.array(freqs[-1])), n_mels + 2) / 2595.0) - 1.0)
+    bank = np.zeros((n_mels, n_bins))
+    for m in range(n_mels):
+        lo, mid, hi = edges[m : m + 3]
+        bank[m] = np.clip(np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), 0.0, None)
+    return bank
+
+
+def _f0(wave: np.ndarray) -> np.ndarray:
+    import parselmouth
+
+    pitch = parselmouth.Sound(np.asarray(wave, dtype=np.float64), speech_codec.SAMPLE_RATE).to_pitch(
+        time_step=0.01, pitch_floor=75.0, pitch_ceiling=500.0
+    )
+    return np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
+
+
+def reconstruction_quality(original: np.ndarray, resynthesis: np.ndarray) -> dict[str, float]:
+    """``{"mel_distance_db", "f0_error_cents", "voicing_agreement"}`` of one resynthesis against its original
+    (24 kHz): mean absolute log-mel difference in dB over 0-4 kHz; median absolute f0 difference in cents over
+    10 ms frames voiced in both (NaN if none); share of frames whose voicing (Praat) agrees."""
+    n = min(len(original), len(resynthesis))
+    a, b = np.asarray(original[:n], dtype=np.float32), np.asarray(resynthesis[:n], dtype=np.float32)
+    bank = mel_filterbank()
+    mels = [
+        np.log10(bank @ np.exp(2 * spectral_codec.log_spectrogram(x).double().numpy()) + 1e-8) for x in (a, b)
+    ]
+    f0a, f0b = _f0(a), _f0(b)
+    m = min(len(f0a), len(f0b))
+    f0a, f0b = f0a[:m], f0b[:m]
+    both = (f0a > 0) & (f0b > 0)
+    cents = np.abs(1200 * np.log2(f0b[both] / f0a[both])) if both.any() else np.array([np.nan])
+    return {
+        "mel_distance_db": float(10 * np.mean(np.abs(mels[0] - mels[1]))),
+        "f0_error_cents": float(np.median(cents)),
+        "voicing_agreement": float(np.mean((f0a > 0) == (f0b > 0))) if m else float("nan"),
+    }
+
+
 def _subset(rows: list[dict[str, Any]], max_clips: int, seed: int) -> list[dict[str, Any]]:
     test = [r for r in rows if r.get("split") == "test_zeroshot"]
     train = [r for r in rows if r.get("split") == "train"]
@@ -59,20 +108,22 @@ def _subset(rows: list[dict[str, Any]], max_clips: int, seed: int) -> list[dict[
     return rng.sample(train, min(len(train), max_clips - len(test))) + test
 
 
-def compare_methods(
+def compare_codecs(
     layout: RunLayout,
     config: SpeechTokensConfig,
+    tokens_dir: Path,
     *,
-    variants: Mapping[str, Mapping[str, Any]] = VARIANTS,
     max_clips: int = 600,
+    listen_clips: int = 30,
 ) -> list[dict[str, Any]]:
-    """One row per variant: ``{"variant", "fit_s", "quant_error", "codes_used", <slot>: accuracy, ...}``.
-
-    Cached by the config, the variants, ``max_clips`` and the manifest; a second call reads the JSON.
-    """
+    """One row per codec (see the module docstring): ``{"codec", "make_s", "codes_used_cb0_test",
+    "mel_distance_db", "f0_error_cents", "voicing_agreement", <slot>: accuracy, ...}``; reconstruction is averaged
+    over ``listen_clips`` test clips of the subset. Cached by the config, the trained artifact's sha256, the sizes
+    and the manifest; a second call reads the JSON."""
     manifest = layout.corpus / "manifest.jsonl"
+    artifact = Path(tokens_dir) / "codec.safetensors"
     key = combined_hash(
-        config.result_hash(), {k: dict(v) for k, v in variants.items()}, {"n": max_clips, "rows": FRAMES_ROW},
+        config.result_hash(), speech_codec.sha256_file(artifact), {"n": max_clips, "listen": listen_clips, "v": 2},
         speech_codec.sha256_file(manifest),
     )  # fmt: skip
     cache = layout.work / "tokens_cache"
@@ -87,48 +138,39 @@ def compare_methods(
             kept.append(r)
         except ValueError:
             continue
+    test_ids = [r["id"] for r in kept if r["split"] == "test_zeroshot"]
+    listen = test_ids[:listen_clips]
+    trained, _ = speech_codec.load_artifact(artifact)
+    start = time.perf_counter()
+    random_cfg = dataclasses.replace(config, codec="random", bins=min(config.bins, 1024))
+    baseline, _ = fit_random_codec(
+        random_cfg, {r["id"]: waves[r["id"]] for r in kept if r["split"] == "train"}
+    )
+    random_s = time.perf_counter() - start
     table = []
-    # encoder width -> clip id -> frames (same seed and width: the same random encoder)
-    frames_cache: dict[int, dict[str, torch.Tensor]] = {}
-
-    def embed_all(model: Any) -> dict[str, torch.Tensor]:
+    for name, model, cfg, make_s in (
+        ("random", baseline, random_cfg, random_s),
+        ("trained", trained, config, None),
+    ):
         ids = sorted(waves)
-        return dict(zip(ids, speech_codec.embed(model, [waves[k] for k in ids]), strict=True))
-
-    for name, overrides in variants.items():
-        cfg = dataclasses.replace(config, **overrides)
-        model = speech_codec.build_codec(n_q=cfg.n_q, bins=cfg.bins, encoder_filters=cfg.encoder_filters,
-                                         seed=cfg.seed)  # fmt: skip
-        if cfg.encoder_filters not in frames_cache:  # same seed and width: same random encoder, embed once
-            frames_cache[cfg.encoder_filters] = embed_all(model)
-        emb = frames_cache[cfg.encoder_filters]
-        train_ids = [r["id"] for r in kept if r["split"] == "train"]
-        frames = codebook_fitting.subsample_frames([emb[k] for k in train_ids], cfg.fit_max_frames, cfg.seed)
-        start = time.perf_counter()
-        codebook_fitting.fit_quantizer(model.quantizer, frames, method=cfg.fit_method, n_q=cfg.n_q,
-                                       iters=cfg.kmeans_iters, seed=cfg.seed)  # fmt: skip
-        fit_s = time.perf_counter() - start
-        test_frames = torch.cat([emb[r["id"]] for r in kept if r["split"] == "test_zeroshot"])
-        codes = {k: speech_codec.quantize(model, emb[k], cfg.n_q) for k in emb}
+        emb = dict(zip(ids, speech_codec.embed(model, [waves[k] for k in ids]), strict=True))
+        codes = {k: speech_codec.quantize(model, emb[k], cfg.n_q) for k in ids}
         texts = [units_to_text(codes[r["id"]], cfg) for r in kept]
-        feats = speech_units.pooled_statistics(texts, cfg.unit_codebooks, cfg.bins)
-        probe = probe_all(kept, feats, c=cfg.probe_c, slots=PROBED_SLOTS)
-        used = len(
-            torch.unique(torch.cat([codes[r["id"]][0] for r in kept if r["split"] == "test_zeroshot"]))
-        )
-        row = {"variant": name, "bins": cfg.bins, "fit_s": round(fit_s, 1), "codes_used_cb0_test": used,
-               "quant_error": round(codebook_fitting.quantization_error(model.quantizer, test_frames, cfg.n_q), 3)}  # fmt: skip
+        probe = probe_all(kept, speech_units.pooled_statistics(texts, cfg.unit_codebooks, cfg.bins),
+                          c=cfg.probe_c, slots=PROBED_SLOTS)  # fmt: skip
+        quality = [reconstruction_quality(waves[k], speech_codec.decode(model, codes[k])) for k in listen]
+        row: dict[str, Any] = {
+            "codec": name,
+            "make_s": None if make_s is None else round(make_s, 1),
+            "codes_used_cb0_test": len(torch.unique(torch.cat([codes[k][0] for k in test_ids]))),
+        }
+        for q in ("mel_distance_db", "f0_error_cents", "voicing_agreement"):
+            row[q] = float(np.nanmean([x[q] for x in quality])) if quality else None
         row.update({s: probe[s]["accuracy"] for s in PROBED_SLOTS})
         table.append(row)
-    own = frames_cache.get(config.encoder_filters)  # the preset's own encoder, embedded by its variants
-    if own is None:
-        own = embed_all(speech_codec.build_codec(n_q=config.n_q, bins=config.bins,
-                                                 encoder_filters=config.encoder_filters, seed=config.seed))  # fmt: skip
-    pooled = torch.stack([pooled_frames(own[r["id"]]) for r in kept]).numpy()
-    probe = probe_all(kept, pooled, c=config.probe_c, slots=PROBED_SLOTS)
-    row = {"variant": FRAMES_ROW, "bins": None, "fit_s": 0.0, "codes_used_cb0_test": None, "quant_error": 0.0}
-    row.update({s: probe[s]["accuracy"] for s in PROBED_SLOTS})
-    table.append(row)
+        pooled = torch.stack([pooled_frames(emb[r["id"]]) for r in kept]).numpy()
+        frames_probe = probe_all(kept, pooled, c=cfg.probe_c, slots=PROBED_SLOTS)
+        table.append({"codec": f"{name}_frames"} | {s: frames_probe[s]["accuracy"] for s in PROBED_SLOTS})
     cache.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     return table

@@ -1,18 +1,21 @@
-"""The EnCodec codec: building it, loading pretrained weights, the safetensors artifact, encoding and decoding.
+"""The speech codecs: building them, loading pretrained EnCodec, the safetensors artifact, encoding and decoding.
 
-``codes: LongTensor [B, n_q, T]`` at 75 Hz (24 kHz audio, encoder hop 320 samples): ``T = ceil(samples / 320)``.
+``codes: LongTensor [n_q, T]`` per clip at 75 Hz (24 kHz audio, hop 320 samples): ``T = ceil(samples / 320)``.
 
-Weights come from one of two places:
+Three codecs, one artifact format and one way into the LLM:
 
-- pretrained EnCodec 24 kHz (``encodec_24khz-d7cc33bc.th``) found locally, in the torch hub cache
-  (``$TORCH_HOME/hub/checkpoints``) or at an explicit path; its sha256 must start with the 8 hex digits after
-  the ``-`` in the file name, the check encodec's own ``_get_pretrained`` makes (a corrupted file is refused);
-- the offline default: EnCodec's architecture with seeded random weights and RVQ codebooks fitted on the
-  corpus (:mod:`aligncap_lib.tokens.codebook_fitting`).
+- ``trained`` (offline default): the spectral RVQ autoencoder trained here on the corpus
+  (:mod:`aligncap_lib.tokens.spectral_codec`);
+- ``pretrained`` (``paper``): EnCodec 24 kHz (``encodec_24khz-d7cc33bc.th``) found locally, in the torch hub
+  cache (``$TORCH_HOME/hub/checkpoints``) or at an explicit path; its sha256 must start with the 8 hex digits
+  after the ``-`` in the file name, the check encodec's own ``_get_pretrained`` makes (a corrupted file is refused);
+- ``random`` (the baseline notebook 02 compares against): EnCodec's architecture with seeded random weights and RVQ
+  codebooks fitted on the corpus (:mod:`aligncap_lib.tokens.codebook_fitting`); it keeps energy and little else.
 
-Either way the fitted tokenizer is saved as an artifact: the full ``state_dict`` (random encoder weights
-included, since torch versions may initialise differently) in safetensors, with its sha256 and the
-architecture in the file's metadata, so :func:`load_artifact` rebuilds exactly the codec that made the tokens.
+Each is saved as an artifact: the full ``state_dict`` in safetensors (random weights included, since torch versions
+may initialise differently), with the architecture (its ``kind``) in the file's metadata, so :func:`load_artifact`
+rebuilds exactly the codec that made the tokens. Every codec exposes encodec's ``ResidualVectorQuantizer`` as
+``model.quantizer``; codes are its exact nearest-code assignment of the encoder frames (:func:`quantize`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ import torch
 from encodec import EncodecModel
 
 from aligncap_lib.core.reproducibility import sha256_file
+from aligncap_lib.tokens import spectral_codec
 from aligncap_lib.tokens.codebook_fitting import rvq_encode
+from aligncap_lib.tokens.spectral_codec import SpectralCodec
+
+Codec = EncodecModel | SpectralCodec
 
 SAMPLE_RATE = 24_000
 HOP = 320  # product of SEANet's ratios (8, 5, 4, 2)
@@ -113,15 +120,31 @@ def load_pretrained(path: str | os.PathLike[str]) -> EncodecModel:
     return model.eval()
 
 
-def architecture(model: EncodecModel) -> dict[str, int]:
-    """What :func:`build_codec` needs to rebuild ``model``'s shapes."""
+def architecture(model: Codec) -> dict[str, Any]:
+    """What :func:`build_from_architecture` needs to rebuild ``model``'s shapes, its ``kind`` included."""
+    if isinstance(model, SpectralCodec):
+        return {"kind": "spectral", **model.arch}
     q = model.quantizer
-    return {"n_q": int(q.n_q), "bins": int(q.bins), "encoder_filters": int(model.encoder.n_filters)}
+    return {
+        "kind": "encodec",
+        "n_q": int(q.n_q),
+        "bins": int(q.bins),
+        "encoder_filters": int(model.encoder.n_filters),
+    }
 
 
-def save_artifact(
-    model: EncodecModel, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
-) -> str:
+def build_from_architecture(arch: dict[str, Any]) -> Codec:
+    """An untrained codec of the shapes :func:`architecture` recorded (``kind`` "encodec" when absent)."""
+    arch = dict(arch)
+    kind = arch.pop("kind", "encodec")
+    if kind == "spectral":
+        return spectral_codec.build(**arch)
+    if kind == "encodec":
+        return build_codec(**arch)
+    raise ValueError(f"unknown codec kind {kind!r} (expected 'spectral' or 'encodec')")
+
+
+def save_artifact(model: Codec, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> str:
     """Write the full ``state_dict`` as safetensors (architecture and ``extra`` in its metadata); returns the
     file's sha256, the tokenizer's identity in the token cache."""
     from safetensors.torch import save_file
@@ -134,9 +157,7 @@ def save_artifact(
     return sha256_file(p)
 
 
-def load_artifact(
-    path: str | os.PathLike[str], sha256: str | None = None
-) -> tuple[EncodecModel, dict[str, Any]]:
+def load_artifact(path: str | os.PathLike[str], sha256: str | None = None) -> tuple[Codec, dict[str, Any]]:
     """Rebuild the codec saved by :func:`save_artifact`; returns ``(model, extra)``. With ``sha256`` the
     file must match it (``ValueError`` otherwise)."""
     from safetensors import safe_open
@@ -151,7 +172,7 @@ def load_artifact(
         meta = f.metadata() or {}
     if "architecture" not in meta:
         raise ValueError(f"{p}: not an aligncap codec artifact (no architecture metadata)")
-    model = build_codec(**json.loads(meta["architecture"]))
+    model = build_from_architecture(json.loads(meta["architecture"]))
     model.load_state_dict(load_file(str(p)))
     return model.eval(), json.loads(meta.get("extra", "{}"))
 
@@ -183,8 +204,9 @@ def _fast_cpu() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def embed(model: EncodecModel, waves: list[np.ndarray]) -> list[torch.Tensor]:
-    """Encoder outputs, one ``FloatTensor [T_i, 128]`` per wave (mono float ``[samples]`` at 24 kHz).
+def embed(model: Codec, waves: list[np.ndarray]) -> list[torch.Tensor]:
+    """Encoder outputs, one ``FloatTensor [T_i, D]`` per wave (mono float ``[samples]`` at 24 kHz; D = 128 for
+    EnCodec, the latent width for the spectral codec).
 
     Each wave is encoded alone, so a clip's frames never depend on the other clips of a call. Why not one
     zero-padded batch: SEANet's convolutions reflect-pad the end of their input, so a clip padded inside a batch
@@ -196,20 +218,23 @@ def embed(model: EncodecModel, waves: list[np.ndarray]) -> list[torch.Tensor]:
     out = []
     with _fast_cpu():
         for w in waves:
-            x = torch.from_numpy(np.asarray(w, dtype=np.float32)).reshape(1, 1, -1)
-            emb = model.encoder(x)  # [1, 128, T]
+            if isinstance(model, SpectralCodec):
+                emb = model.latent(spectral_codec.log_spectrogram(w)[None])  # [1, D, T]
+            else:
+                x = torch.from_numpy(np.asarray(w, dtype=np.float32)).reshape(1, 1, -1)
+                emb = model.encoder(x)  # [1, 128, T]
             out.append(emb[0, :, : n_frames(len(w))].T.clone())
     return out
 
 
-def quantize(model: EncodecModel, frames: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+def quantize(model: Codec, frames: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
     """Encoder frames ``[T, 128]`` -> codes ``LongTensor [n_q, T]``: the exact nearest code per codebook
     (:func:`codebook_fitting.rvq_encode`; encodec's own float32 encode lost it on offset frames)."""
     with _fast_cpu():
         return rvq_encode(model.quantizer, frames, n_q or model.quantizer.n_q)
 
 
-def encode(model: EncodecModel, waves: list[np.ndarray], n_q: int | None = None) -> list[torch.Tensor]:
+def encode(model: Codec, waves: list[np.ndarray], n_q: int | None = None) -> list[torch.Tensor]:
     """Mono 24 kHz waves -> codes ``LongTensor [n_q, T_i]`` at 75 Hz, one per wave (ragged batch).
 
     For an equal-length batch ``torch.stack`` gives the ``[B, n_q, T]`` of EnCodec's ``encode``.
@@ -217,10 +242,15 @@ def encode(model: EncodecModel, waves: list[np.ndarray], n_q: int | None = None)
     return [quantize(model, f, n_q) for f in embed(model, waves)]
 
 
-def decode(model: EncodecModel, codes: torch.Tensor) -> np.ndarray:
-    """Codes ``LongTensor [n_q, T]`` -> mono float32 wave ``[320 T]`` at 24 kHz. Meaningful with pretrained
-    weights; the random-weight offline decoder was never trained and returns noise of the codes' rhythm."""
+def decode(model: Codec, codes: torch.Tensor) -> np.ndarray:
+    """Codes ``LongTensor [n_q, T]`` (the first codebooks, any number) -> mono float32 wave ``[320 T]`` at 24 kHz.
+
+    The trained spectral codec decodes to a 0-4 kHz log-magnitude and takes its phase from Griffin-Lim; pretrained
+    EnCodec decodes the waveform; the random-weight decoder was never trained and returns noise of the codes'
+    rhythm."""
     with _fast_cpu():
-        emb = model.quantizer.vq.decode(codes[:, None].long())  # [1, 128, T]
+        emb = model.quantizer.vq.decode(codes[:, None].long())  # [1, D, T]
+        if isinstance(model, SpectralCodec):
+            return spectral_codec.griffin_lim(model.reconstruct(emb)[0])
         wave = model.decoder(emb)[0, 0]
     return wave.numpy().astype(np.float32)

@@ -1,8 +1,9 @@
-"""Speech tokens: fit the EnCodec tokenizer, tokenize the corpus, probe the tokens.
+"""Speech tokens: train (or load) the speech codec, tokenize the corpus, probe the tokens.
 
 ``aligncap tokenize --work runs/P [--preset P]`` builds ``runs/P/tokens/`` through :func:`run_layout.run_stage`:
 
-- ``codec.safetensors``: the tokenizer artifact (full EnCodec ``state_dict``), its sha256 in ``stage.json``;
+- ``codec.safetensors``: the tokenizer artifact (the codec's full ``state_dict``, :mod:`speech_codec`), its
+  sha256 in ``stage.json``;
 - ``codes.safetensors``: clip id -> ``int16 [n_q, T]`` codes at 75 Hz;
 - ``units.jsonl``: per clip ``{"id", "split", "lang", "units", "positions"}``, ``units`` being the text the LLM
   reads (:mod:`aligncap_lib.tokens.speech_units`);
@@ -10,7 +11,7 @@
 
 The token cache (``runs/P/tokens_cache/``) survives rebuilds of the stage: a fitted codec is keyed by its fit
 settings and the checksums of the ``train`` audio, codes by the codec's sha256 and the audio's sha256, so a
-re-run tokenizes nothing twice. Then ``results/<preset>/probe.json`` (:mod:`aligncap_lib.tokens.token_probe`).
+re-run tokenizes nothing twice (a trained codec is keyed by its training settings and the ``train`` audio). Then ``results/<preset>/probe.json`` (:mod:`aligncap_lib.tokens.token_probe`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,20 @@ from aligncap_lib.core.manifest import read_manifest
 from aligncap_lib.core.presets import StageConfig, combined_hash, result_field
 from aligncap_lib.core.reproducibility import configure_threads, seed_everything, write_results
 from aligncap_lib.core.run_layout import RunLayout, read_stage, run_stage
-from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units, token_probe
+from aligncap_lib.tokens import codebook_fitting, spectral_codec, speech_codec, speech_units, token_probe
 
 if TYPE_CHECKING:
     from encodec import EncodecModel
 
-CODEC_SOURCES = ("fit", "pretrained")
+#: "trained": the spectral RVQ codec trained here (:mod:`spectral_codec`, offline default); "pretrained": EnCodec
+#: 24 kHz from a local checkpoint (``paper``); "random": random-weight EnCodec with fitted codebooks (the baseline
+#: of notebook 02: it keeps energy and timing, little pitch).
+CODEC_SOURCES = ("trained", "pretrained", "random")
+#: The fields that make a trained codec (its cache key), and those that make the random baseline's.
+TRAINED_FIELDS = ("n_q", "bins", "codec_dim", "codec_hidden", "codec_res", "codec_steps", "codec_batch",
+                  "codec_crop", "codec_lr", "fine_weight", "fine_width", "commitment", "max_seconds", "seed")  # fmt: skip
+RANDOM_FIELDS = ("n_q", "bins", "encoder_filters", "fit_method", "kmeans_iters", "fit_max_frames", "max_seconds",
+                 "seed")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,18 +56,35 @@ class SpeechTokensConfig(StageConfig):
     #: 2: every clip is encoded alone (1 padded clips into batches of 4, which moved units: speech_codec.embed);
     #: 3: codebooks fitted and codes assigned with exact (centred float64) distances: the float32 expanded form
     #: picked the nearest centroid for only a third of the frames, so units depended on the CPU (codebook_fitting)
-    protocol: ClassVar[int] = 3
+    #: 4: the trained spectral codec is the offline default (the random encoder kept energy only)
+    protocol: ClassVar[int] = 4
 
-    codec: str = result_field("fit")  # "fit" offline (no weights downloadable here); "pretrained" for paper
+    codec: str = result_field("trained")  # see CODEC_SOURCES; "pretrained" at paper
     pretrained_path: str | None = result_field(None)  # file or folder; None: the torch hub cache
-    n_q: int = result_field(4)  # codebooks fitted and stored (4 x 6 bits x 75 Hz = 1.8 kbps)
-    # codes per codebook: EnCodec's 1,024 left ~900 unused (measured here); of 64, 128, 256, 64 probed best
-    bins: int = result_field(64)
+    n_q: int = result_field(4)  # codebooks trained and stored (4 x 7 bits x 75 Hz = 2.1 kbps)
+    # codes per codebook: 128 read pitch level better than 64 from codebook 0 (0.81 vs 0.67, notebook 02's story)
+    bins: int = result_field(128)
+    # the trained codec (spectral_codec); each value measured on the cpu corpus, probe on unseen voices
+    codec_dim: int = result_field(64)  # latent width
+    codec_hidden: int = result_field(256)  # channels of the SEANet residual stack
+    codec_res: int = result_field(2)  # residual blocks in the encoder and in the decoder
+    codec_steps: int = result_field(1500)  # about 3.5 min on 2 cores (budget: 8 min)
+    codec_batch: int = result_field(32)  # windows per step
+    codec_crop: int = result_field(75)  # frames per window (1 s)
+    codec_lr: float = result_field(2e-3)  # Adam peak of a one-cycle schedule
+    fine_weight: float = result_field(
+        6.0
+    )  # weight of the fine-structure (harmonics) term: 0 -> pitch at chance
+    fine_width: int = result_field(21)  # bins of the envelope's moving average (328 Hz > the highest f0 here)
+    commitment: float = result_field(0.25)  # VQ commitment weight (SoundStream's and VQ-VAE's usual value)
+    # the random-encoder baseline ("random")
     encoder_filters: int = result_field(16)  # SEANet base width; EnCodec's 32 is ~3x slower, random anyway
-    fit_method: str = result_field("kmeans")  # compared with "ema" in notebook 02
+    fit_method: str = result_field("kmeans")  # "kmeans" or encodec's "ema"
     kmeans_iters: int = result_field(15)  # Lloyd iterations; the assignment moves < 1% after ~10
     fit_max_frames: int = result_field(60_000)  # train frames drawn for fitting (~13 min of speech)
-    unit_codebooks: int = result_field(1)  # codebooks the LLM reads
+    # codebooks the LLM reads: 2 read pitch level 0.85 vs 0.81 for codebook 0 alone, at the same cap of 100 unit
+    # tokens (so the LLM's cost is unchanged; each position then spans ~4-5 frames of a 3 s clip)
+    unit_codebooks: int = result_field(2)
     stack: int = result_field(2)  # frames per position: 37.5 Hz, a 2-3 s clip in 75-113 positions
     max_positions: int = result_field(100)  # cap on unit tokens per clip (stride grows beyond it)
     dedup: bool = result_field(False)  # collapsing repeats loses the clock that speaking rate needs
@@ -70,6 +96,10 @@ class SpeechTokensConfig(StageConfig):
         self._one_of("codec", CODEC_SOURCES)
         self._one_of("fit_method", codebook_fitting.FIT_METHODS)
         self._positive("n_q", "bins", "encoder_filters", "kmeans_iters", "fit_max_frames", "unit_codebooks")
+        self._positive("codec_dim", "codec_hidden", "codec_steps", "codec_batch", "codec_crop", "codec_lr")
+        self._require(self.codec_res >= 0 and self.fine_weight >= 0 and self.commitment >= 0,
+                      "codec_res, fine_weight and commitment must be >= 0")  # fmt: skip
+        self._require(self.fine_width % 2 == 1, f"fine_width must be odd, got {self.fine_width}")
         self._positive("stack", "max_positions", "max_seconds", "probe_c")
         self._require(self.bins & (self.bins - 1) == 0, f"bins must be a power of 2, got {self.bins}")
         self._require(self.unit_codebooks <= self.n_q, "unit_codebooks must be <= n_q")
@@ -129,55 +159,76 @@ def _embed_many(model: EncodecModel, waves: dict[str, np.ndarray]) -> dict[str, 
     return dict(zip(waves, speech_codec.embed(model, list(waves.values())), strict=True))
 
 
+def codec_key(config: SpeechTokensConfig, train_checksums: list[str]) -> str:
+    """Cache key of a trained or fitted codec: its settings (:data:`TRAINED_FIELDS` or :data:`RANDOM_FIELDS`),
+    the protocol and the checksums of the ``train`` audio."""
+    names = TRAINED_FIELDS if config.codec == "trained" else RANDOM_FIELDS
+    fields = {f: getattr(config, f) for f in names} | {"codec": config.codec, "protocol": config.protocol}
+    return combined_hash(fields, {"train": sorted(train_checksums)})
+
+
+def train_codec(config: SpeechTokensConfig, waves: list[np.ndarray]) -> tuple[Any, dict[str, Any]]:
+    """A spectral codec trained on ``waves`` (the ``train`` clips) with ``config``'s settings; ``(model, info)``."""
+    model = spectral_codec.build(n_q=config.n_q, bins=config.bins, dim=config.codec_dim,
+                                 hidden=config.codec_hidden, n_res=config.codec_res, seed=config.seed)  # fmt: skip
+    spectra = [spectral_codec.log_spectrogram(w) for w in waves]
+    info = spectral_codec.train_codec(
+        model, spectra, steps=config.codec_steps, batch_size=config.codec_batch, crop=config.codec_crop,
+        lr=config.codec_lr, fine_weight=config.fine_weight, fine_width=config.fine_width,
+        commitment=config.commitment, seed=config.seed,
+    )  # fmt: skip
+    return model, info
+
+
+def fit_random_codec(config: SpeechTokensConfig, waves: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any]]:
+    """The random-encoder baseline: seeded random EnCodec, codebooks fitted on the frames of ``waves``."""
+    model = speech_codec.build_codec(n_q=config.n_q, bins=config.bins, encoder_filters=config.encoder_filters,
+                                     seed=config.seed)  # fmt: skip
+    start = time.perf_counter()
+    embedded = _embed_many(model, waves)
+    frames = codebook_fitting.subsample_frames([embedded[k] for k in sorted(embedded)], config.fit_max_frames,
+                                               config.seed)  # fmt: skip
+    used = codebook_fitting.fit_quantizer(model.quantizer, frames, method=config.fit_method, n_q=config.n_q,
+                                          iters=config.kmeans_iters, seed=config.seed)  # fmt: skip
+    info = {
+        "codes_used_on_fit": used,
+        "fit_frames": len(frames),
+        "fit_s": round(time.perf_counter() - start, 1),
+    }
+    return model, info
+
+
 def get_codec(
     config: SpeechTokensConfig, clips: dict[str, dict[str, Any]], cache: Path
 ) -> tuple[Any, str, dict]:
-    """``(model, sha256, info)``: the pretrained codec, or the fitted one (from cache or fitted now on the
-    ``train`` clips). ``info["embedded"]`` holds the train frames computed here, to be quantized, not re-encoded."""
+    """``(model, sha256, info)``: the pretrained codec, or the trained (or random-baseline) one, from cache or
+    made now on the ``train`` clips."""
     if config.codec == "pretrained":
         path = speech_codec.find_pretrained(config.pretrained_path)
         if path is None:
             raise FileNotFoundError(
                 f"no {speech_codec.PRETRAINED_NAME} at {config.pretrained_path!r} or in the hub cache"
             )
-        model = speech_codec.load_pretrained(path)
+        model: Any = speech_codec.load_pretrained(path)
         art = cache / "codecs" / f"pretrained-{speech_codec.sha256_file(path)[:16]}.safetensors"
         if not art.exists():
             speech_codec.save_artifact(model, art, {"source": str(path.name)})
-        return model, speech_codec.sha256_file(art), {"embedded": {}, "fitted": False, "artifact": art}
+        return model, speech_codec.sha256_file(art), {"fitted": False, "artifact": art}
     train = {k: c for k, c in clips.items() if c["split"] == "train"}
-    fields = {f: getattr(config, f) for f in ("n_q", "bins", "encoder_filters", "fit_method", "kmeans_iters",
-                                               "fit_max_frames", "max_seconds", "seed", "protocol")}  # fmt: skip
-    key = combined_hash(fields, {"train": sorted(c["sha256"] for c in train.values())})
-    art = cache / "codecs" / f"fit-{key}.safetensors"
+    key = codec_key(config, [c["sha256"] for c in train.values()])
+    art = cache / "codecs" / f"{config.codec}-{key}.safetensors"
     if art.exists():
         model, extra = speech_codec.load_artifact(art)
-        return (
-            model,
-            speech_codec.sha256_file(art),
-            {"embedded": {}, "fitted": False, "artifact": art, **extra},
-        )
+        return model, speech_codec.sha256_file(art), {"fitted": False, "artifact": art, **extra}
     if not train:
-        raise ValueError("no usable train clips to fit the tokenizer on")
-    model = speech_codec.build_codec(n_q=config.n_q, bins=config.bins, encoder_filters=config.encoder_filters,
-                                     seed=config.seed)  # fmt: skip
-    start = time.perf_counter()
-    embedded = _embed_many(model, {k: c["wave"] for k, c in train.items()})
-    frames = codebook_fitting.subsample_frames([embedded[k] for k in sorted(embedded)], config.fit_max_frames,
-                                               config.seed)  # fmt: skip
-    used = codebook_fitting.fit_quantizer(model.quantizer, frames, method=config.fit_method, n_q=config.n_q,
-                                          iters=config.kmeans_iters, seed=config.seed)  # fmt: skip
-    extra = {
-        "codes_used_on_fit": used,
-        "fit_frames": len(frames),
-        "fit_s": round(time.perf_counter() - start, 1),
-    }
+        raise ValueError("no usable train clips to train the tokenizer on")
+    waves = {k: train[k]["wave"] for k in sorted(train)}
+    if config.codec == "trained":
+        model, extra = train_codec(config, list(waves.values()))
+    else:
+        model, extra = fit_random_codec(config, waves)
     speech_codec.save_artifact(model, art, extra)
-    return (
-        model,
-        speech_codec.sha256_file(art),
-        {"embedded": embedded, "fitted": True, "artifact": art, **extra},
-    )
+    return model, speech_codec.sha256_file(art), {"fitted": True, "artifact": art, **extra}
 
 
 def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: Path) -> dict[str, Any]:
@@ -205,11 +256,9 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
         f = code_dir / f"{clip['sha256']}.npy"
         if f.exists():
             codes[cid] = torch.from_numpy(np.load(f).astype(np.int64))
-        elif cid in info["embedded"]:
-            codes[cid] = speech_codec.quantize(model, info["embedded"][cid], config.n_q)
         else:
             todo[cid] = clip["wave"]
-    cached = len(codes) - sum(cid in info["embedded"] for cid in codes)
+    cached = len(codes)
     for cid, frames in _embed_many(model, todo).items():
         codes[cid] = speech_codec.quantize(model, frames, config.n_q)
     code_dir.mkdir(parents=True, exist_ok=True)
@@ -235,8 +284,10 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
         if ids
         else []
     )
-    report = {"clips": len(rows), "tokenized": len(ids), "skipped": skipped, "encoded": len(todo) + len(info["embedded"]),
-              "from_cache": cached, "codec_sha256": codec_sha, "codes_used": usage, "fitted_now": info["fitted"]}  # fmt: skip
+    report = {"clips": len(rows), "tokenized": len(ids), "skipped": skipped, "encoded": len(todo),
+              "from_cache": cached, "codec_sha256": codec_sha, "codes_used": usage, "fitted_now": info["fitted"],
+              "codec_training": {k: info[k] for k in ("train_s", "steps", "loss_first", "loss_last", "fit_s")
+                                 if k in info}}  # fmt: skip
     if manifest_errors:  # lines with no usable id or audio path: skipped, named here
         report["manifest_errors"] = manifest_errors
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")

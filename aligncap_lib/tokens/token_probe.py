@@ -1,11 +1,15 @@
-"""Do the speech tokens carry prosody? Linear probes on what the LLM sees, with chance and a Praat ceiling.
+"""Do the speech tokens carry prosody? Probes on what the LLM sees, with chance and a Praat ceiling.
 
-For each ground-truth slot, a logistic regression on standardized features is trained on the ``train`` split
-(train voices) and scored on ``test_zeroshot`` (held-out voices and voice family):
+For each ground-truth slot, and for :data:`F0_TERTILE`, two probes are trained on the ``train`` split (train
+voices) and scored on ``test_zeroshot`` (held-out voices and voice family): a logistic regression on standardized
+features (``linear``) and a forest of extremely randomized trees (``nonlinear``, scikit-learn's ``ExtraTreesClassifier``).
+Why both: ``pitch_level`` is f0 relative to the speaker family's norm, an interaction (family x f0) that a linear
+reader of pooled statistics represents poorly.
 
-- ``accuracy``: features = :func:`speech_units.pooled_statistics` of the unit text the LLM reads;
+- ``accuracy``: the better of ``linear`` and ``nonlinear`` on :func:`speech_units.pooled_statistics` of the unit
+  text the LLM reads;
 - ``chance``: the share of the most frequent class among the test labels;
-- ``ceiling``: the same probe on the clips' own Praat measurements from the manifest, blind ones only
+- ``ceiling``: the same probes (the better of the two) on the clips' own Praat measurements from the manifest, blind ones only
   (:func:`blind_features`: no generator settings, no syllable count from the text, no voice-family norm, none of
   which the tokens see), plus the :func:`listener_cues` a listener of one clip has: the speaker's gender (audible)
   and the language (in the captioner's prompt as its language tag).
@@ -15,6 +19,9 @@ the tokens must carry themselves. Why the gender belongs in the ceiling: ``pitch
 relative to the norm of the speaker's family (language x gender, :data:`voices.FAMILY_F0_NORM_HZ`), so
 "high" for a man is "low" for a woman. Without the gender the Praat ceiling for pitch level was 0.54 on the
 cpu preset's unseen voices; with it 0.87 (measured on the cpu corpus).
+
+``f0_tertile``: the clip's absolute median f0 (Praat) in thirds, the edges set on ``train``. It separates "the
+tokens carry f0" from "the probe knows the speaker family" (pitch level needs both).
 
 Clips whose label is ``null`` (unverifiable) are left out of that slot's probe.
 """
@@ -27,6 +34,13 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.core.attributes import SLOTS
+
+#: The extra probe target: absolute median f0 in thirds of the train clips' (not a caption slot).
+F0_TERTILE = "f0_tertile"
+#: The nonlinear probe's settings (our choice). Extra trees rather than gradient boosting for cost: on the cpu
+#: corpus's 2-codebook pooled statistics (1,030 features) histogram gradient boosting took 50 s for the seven
+#: targets, the forest 6 s, and neither read systematically more. Seeded: the same trees for any thread count.
+NONLINEAR = {"n_estimators": 300, "min_samples_leaf": 2, "random_state": 0, "n_jobs": 2}
 
 #: Manifest measurements the ceiling leaves out: generator settings (not measured from the audio), the syllable
 #: count and what is derived from it (read from the text, which the tokens never see), and the voice-family
@@ -88,6 +102,40 @@ def linear_probe(
     return float(clf.score(x_test, list(y_test)))
 
 
+def nonlinear_probe(
+    x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray, y_test: Sequence[str]
+) -> float:
+    """Accuracy of extremely randomized trees (:data:`NONLINEAR`) on the test set; NaN features are imputed with
+    the training median. Raises ``ValueError`` with fewer than 2 train classes."""
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    if len(set(y_train)) < 2:
+        raise ValueError(f"a probe needs >= 2 classes in train, got {sorted(set(y_train))}")
+    clf = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), ExtraTreesClassifier(**NONLINEAR)
+    )
+    clf.fit(x_train, list(y_train))
+    return float(clf.score(x_test, list(y_test)))
+
+
+def f0_tertiles(rows: Sequence[Mapping[str, Any]], train_split: str = "train") -> list[str | None]:
+    """Per row ``"low"``/``"mid"``/``"high"``: its ``f0_median_hz`` against the thirds of the ``train_split`` rows'
+    (``None`` where unmeasured, or when no train row has one)."""
+
+    def f0(r: Mapping[str, Any]) -> float | None:
+        v = (r.get("measurements") or {}).get("f0_median_hz")
+        return None if v is None or not np.isfinite(float(v)) else float(v)
+
+    train = [v for r in rows if r.get("split") == train_split and (v := f0(r)) is not None]
+    if not train:
+        return [None] * len(rows)
+    edges = np.quantile(train, [1 / 3, 2 / 3])
+    names = ("low", "mid", "high")
+    return [None if (v := f0(r)) is None else names[int(np.searchsorted(edges, v))] for r in rows]
+
+
 def chance(y_test: Sequence[str]) -> float:
     """Share of the most frequent test label (the majority-class accuracy)."""
     values, counts = np.unique(np.asarray(list(y_test)), return_counts=True)
@@ -101,9 +149,12 @@ def probe_all(
     train_split: str = "train",
     test_split: str = "test_zeroshot",
     c: float = 1.0,
-    slots: Sequence[str] = SLOTS,
+    slots: Sequence[str] = (*SLOTS, F0_TERTILE),
+    nonlinear: bool = True,
 ) -> dict[str, dict[str, float | int | None]]:
-    """``{slot: {"accuracy", "chance", "ceiling", "n_train", "n_test"}}`` for rows aligned with ``features [N, F]``.
+    """``{slot: {"accuracy", "linear", "nonlinear", "chance", "ceiling", "n_train", "n_test"}}`` for rows aligned
+    with ``features [N, F]``; ``accuracy`` (and ``ceiling``) the better of the linear and nonlinear probes
+    (``nonlinear=False``: the linear probe only, ``nonlinear`` None).
 
     ``features`` get the :func:`language_cue` appended; the ceiling's Praat features the :func:`listener_cues`.
 
@@ -112,32 +163,45 @@ def probe_all(
     praat = np.concatenate([praat_matrix(rows), listener_cues(rows)], axis=1)
     features = np.concatenate([np.asarray(features, dtype=np.float64), language_cue(rows)], axis=1)
     out: dict[str, dict[str, float | int | None]] = {}
+    tertiles = f0_tertiles(rows, train_split)
+
+    def both(
+        x_tr: np.ndarray, y_tr: list[str], x_te: np.ndarray, y_te: list[str]
+    ) -> tuple[float, float | None]:
+        lin = linear_probe(x_tr, y_tr, x_te, y_te, c=c)
+        return lin, (nonlinear_probe(x_tr, y_tr, x_te, y_te) if nonlinear else None)
+
     for slot in slots:
-        labels = [(r.get("attributes") or {}).get(slot) for r in rows]
+        labels = tertiles if slot == F0_TERTILE else [(r.get("attributes") or {}).get(slot) for r in rows]
         tr = [i for i, r in enumerate(rows) if r.get("split") == train_split and labels[i] is not None]
         te = [i for i, r in enumerate(rows) if r.get("split") == test_split and labels[i] is not None]
         y_tr, y_te = [str(labels[i]) for i in tr], [str(labels[i]) for i in te]
         entry: dict[str, float | int | None] = {"n_train": len(tr), "n_test": len(te)}
         if len(set(y_tr)) < 2 or not te:
-            entry.update(accuracy=None, chance=None, ceiling=None)
+            entry.update(accuracy=None, linear=None, nonlinear=None, chance=None, ceiling=None)
         else:
+            lin, nonlin = both(features[tr], y_tr, features[te], y_te)
+            ceil_lin, ceil_nonlin = both(praat[tr], y_tr, praat[te], y_te)
             entry.update(
-                accuracy=linear_probe(features[tr], y_tr, features[te], y_te, c=c),
+                accuracy=max(lin, nonlin if nonlin is not None else lin),
+                linear=lin,
+                nonlinear=nonlin,
                 chance=chance(y_te),
-                ceiling=linear_probe(praat[tr], y_tr, praat[te], y_te, c=c),
+                ceiling=max(ceil_lin, ceil_nonlin if ceil_nonlin is not None else ceil_lin),
             )
         out[slot] = entry
     return out
 
 
 def probe_table(probe: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows ``{"slot", "accuracy", "chance", "ceiling", "n_test"}`` rounded to 3 digits, for display."""
+    """Rows ``{"slot", "accuracy", "linear", "nonlinear", "chance", "ceiling", "n_test"}`` rounded to 3 digits."""
 
     def r3(v: Any) -> Any:
         return None if v is None else round(float(v), 3)
 
     return [
-        {"slot": s, "accuracy": r3(e.get("accuracy")), "chance": r3(e.get("chance")),
+        {"slot": s, "accuracy": r3(e.get("accuracy")), "linear": r3(e.get("linear")),
+         "nonlinear": r3(e.get("nonlinear")), "chance": r3(e.get("chance")),
          "ceiling": r3(e.get("ceiling")), "n_test": e.get("n_test")}
         for s, e in probe.items()
     ]  # fmt: skip
