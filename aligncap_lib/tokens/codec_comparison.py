@@ -123,7 +123,7 @@ def compare_codecs(
     manifest = layout.corpus / "manifest.jsonl"
     artifact = Path(tokens_dir) / "codec.safetensors"
     key = combined_hash(
-        config.result_hash(), speech_codec.sha256_file(artifact), {"n": max_clips, "listen": listen_clips, "v": 2},
+        config.result_hash(), speech_codec.sha256_file(artifact), {"n": max_clips, "listen": listen_clips, "v": 3},
         speech_codec.sha256_file(manifest),
     )  # fmt: skip
     cache = layout.work / "tokens_cache"
@@ -165,7 +165,8 @@ def compare_codecs(
             "codes_used_cb0_test": len(torch.unique(torch.cat([codes[k][0] for k in test_ids]))),
         }
         for q in ("mel_distance_db", "f0_error_cents", "voicing_agreement"):
-            row[q] = float(np.nanmean([x[q] for x in quality])) if quality else None
+            values = [x[q] for x in quality if np.isfinite(x[q])]  # no f0 error where nothing is voiced in both
+            row[q] = float(np.mean(values)) if values else None
         row.update({s: probe[s]["accuracy"] for s in PROBED_SLOTS})
         table.append(row)
         pooled = torch.stack([pooled_frames(emb[r["id"]]) for r in kept]).numpy()
