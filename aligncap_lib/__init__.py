@@ -12,8 +12,8 @@ subpackage     what it holds                                                    
                results JSON, audio I/O, the manifest and the slot schema, process helpers
 ``corpus``     the synthetic espeak-ng corpus (render, measure, verify, label, caption) and   01
                the real SECap data
-``tokens``     speech tokens: the EnCodec codec, RVQ fitting, the units the LLM reads, the    02
-               probe
+``tokens``     speech tokens: the codec (trained here or EnCodec), the units the LLM reads,   02
+               the probe
 ``clues``      the emotion grammar parser (clues from captions) and the acoustic analyzer     03
                (clues from audio)
 ``evaluation`` BLEU@4, METEOR, ROUGE-L, CIDEr, slot metrics, hallucination, intervals         04

@@ -6,7 +6,7 @@ Layout (``FORMAT_VERSION`` 1). The root is a Hugging Face model folder, so ``Aut
     README.md                      the model card (YAML front matter + markdown, see model_card.py)
     config.json, generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json
                                    the merged causal LM (LoRA and speech-unit embeddings merged in) + tokenizer
-    speech_tokenizer/codec.safetensors   the whole fitted EnCodec state (speech_codec.save_artifact format)
+    speech_tokenizer/codec.safetensors   the whole speech codec (speech_codec.save_artifact format)
     speech_tokenizer/config.json         its SpeechTokensConfig (how codes become unit text)
     analyzer_norms.json            the acoustic analyzer's fitted norms (acoustic_analyzer.AnalyzerNorms)
     aligncap.json                  variant, stage, seed, preset, decoding, default clue source, configs, provenance

@@ -7,7 +7,7 @@
     captioner.caption("my_clip.wav")              # -> "The speaker sounds ..."
 
 One clip's path: read (:mod:`audio_io`: any rate, channels mixed to mono, bad files named) -> 24 kHz ->
-the exported EnCodec tokenizer -> unit text (:func:`speech_tokens.units_to_text`) -> acoustic clues measured
+the exported speech codec -> unit text (:func:`speech_tokens.units_to_text`) -> acoustic clues measured
 by the analyzer with the exported norms (at the file's own rate; speaking rate blind, there is no
 transcript) -> the student prompt (:func:`caption_prompts.example_prompt`) -> the evaluation's decoding
 (:func:`caption_generation.generate_captions` with the stage's recorded settings). From the prompt on it is

@@ -164,7 +164,7 @@ def render(
         f"A speech emotion captioner from the aligncap companion of *AlignCap: Aligning Speech Emotion Captioning "
         f"to Human Preferences* (Liang, Shi, Chen, EMNLP 2024, arXiv:2410.19134): variant `{variant}`, stage "
         f"`{info['stage']}`{shared}, seed {info.get('seed')}, preset `{preset}`. It reads a speech clip as "
-        f"EnCodec units, adds acoustic clues measured from the audio (default clue source: "
+        f"RVQ speech units (the codec of its tokens stage), adds acoustic clues measured from the audio (default clue source: "
         f"`{info['default_clues']}`), and writes one sentence about the speaker's emotion and voice.", "",
         "## How to use", "",
         "```python", "from aligncap_lib.export.inference import Captioner",
@@ -175,7 +175,7 @@ def render(
         "## Files", "",
         "- `model.safetensors`, `config.json`, `tokenizer*.json`: the captioner LM ("
         f"{params:,} parameters, {lm}; the speech-unit embeddings are part of it)",
-        "- `speech_tokenizer/`: the whole fitted speech tokenizer (EnCodec state in safetensors, its config)",
+        "- `speech_tokenizer/`: the whole speech codec (its state in safetensors, its config)",
         "- `analyzer_norms.json`: the acoustic analyzer's fitted norms (rate calibration, emotion models)",
         "- `aligncap.json` (configs, decoding, provenance), `metrics.json`, `checksums.json` (sha256 of every file)", "",
         "## Training data", "",

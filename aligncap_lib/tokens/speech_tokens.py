@@ -85,7 +85,8 @@ class SpeechTokensConfig(StageConfig):
     # codebooks the LLM reads: 2 read pitch level 0.85 vs 0.81 for codebook 0 alone, at the same cap of 100 unit
     # tokens (so the LLM's cost is unchanged; each position then spans ~4-5 frames of a 3 s clip)
     unit_codebooks: int = result_field(2)
-    stack: int = result_field(2)  # frames per position: 37.5 Hz, a 2-3 s clip in 75-113 positions
+    # frames per position at least (37.5 Hz); with 2 codebooks a 2-3 s clip reaches the cap and spans 3-5 frames
+    stack: int = result_field(2)
     max_positions: int = result_field(100)  # cap on unit tokens per clip (stride grows beyond it)
     dedup: bool = result_field(False)  # collapsing repeats loses the clock that speaking rate needs
     max_seconds: float = result_field(60.0)  # longer clips are rejected (audio_io's rule)
