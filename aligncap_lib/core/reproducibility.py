@@ -196,7 +196,9 @@ CROSS_MACHINE: dict[str, Any] = {
     "corpus.json": "exact",
     "clues.json": "exact",
     "evaluation.json": ("abs", 1e-5),  # the sentence encoder's similarities moved by 1e-6 on the AMD machine
-    "probe.json": ("abs", 0.03),  # 171 zero-shot clips: 1% flipped units move a few predictions at most
+    # 171 zero-shot clips, on a float32-trained codec: another CPU trains a slightly different one. The codec
+    # trained with another seed (a larger perturbation of the same training) moved every probe number by <= 0.029
+    "probe.json": ("abs", 0.03),
     "kd.json": ("abs", 0.05),
     "po.json": ("abs", 0.05),
     "summary.json": ("abs", 0.05),
