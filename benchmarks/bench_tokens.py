@@ -56,13 +56,12 @@ def main() -> None:
     args = parser.parse_args()
 
     configure_threads(args.threads)
-    config = SpeechTokensConfig.for_preset(args.preset)
-    if config.codec == "pretrained":  # same architecture and cost as a random EnCodec of that width
-        config = SpeechTokensConfig.for_preset(
-            "cpu", codec="random", n_q=config.n_q, bins=1024, encoder_filters=32
-        )
     overrides = {k: v for k, v in (("codec", args.codec), ("codec_steps", args.codec_steps)) if v is not None}
-    config = SpeechTokensConfig.for_preset(args.preset, **overrides) if overrides else config
+    if SpeechTokensConfig.for_preset(args.preset).codec == "pretrained":
+        overrides.setdefault(
+            "codec", "random"
+        )  # no weights here: a random EnCodec has the same architecture and cost
+    config = SpeechTokensConfig.for_preset(args.preset, **overrides)
     batch = args.batch_size
     rng = np.random.default_rng(0)
     waves = [stand_in_clip(args.clip_seconds, rng) for _ in range(args.clips)]
@@ -70,7 +69,7 @@ def main() -> None:
     if config.codec == "trained":
         model, info = train_codec(config, waves)
     else:
-        model, info = fit_random_codec(config, {str(i): w for i, w in enumerate(waves)})
+        model, info, _ = fit_random_codec(config, {str(i): w for i, w in enumerate(waves)})
     make_s = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -28,11 +28,17 @@ import torch
 
 from aligncap_lib.core.reproducibility import configure_threads
 from aligncap_lib.core.run_layout import RunLayout
-from aligncap_lib.tokens import codebook_fitting, speech_codec, speech_units
-from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, load_clip, read_rows, units_to_text
+from aligncap_lib.tokens import speech_codec, speech_units
+from aligncap_lib.tokens.codec_comparison import PROBED_SLOTS as SLOTS
+from aligncap_lib.tokens.speech_tokens import (
+    SpeechTokensConfig,
+    fit_random_codebooks,
+    load_clip,
+    read_rows,
+    units_to_text,
+)
 from aligncap_lib.tokens.token_probe import probe_all
 
-SLOTS = ("pitch_level", "f0_tertile", "rate", "loudness", "emotion")
 INPUT_GAIN = 10.0
 
 
@@ -86,9 +92,7 @@ def main() -> None:
         start = time.perf_counter()
         frames = speech_codec.embed(model, [gain * w for w in waves])
         train_frames = [f for f, r in zip(frames, rows, strict=True) if r["split"] == "train"]
-        fit = codebook_fitting.subsample_frames(train_frames, config.fit_max_frames, config.seed)
-        codebook_fitting.fit_quantizer(model.quantizer, fit, method=config.fit_method, n_q=config.n_q,
-                                       iters=config.kmeans_iters, seed=config.seed)  # fmt: skip
+        fit_random_codebooks(model, config, train_frames)
         texts = [units_to_text(speech_codec.quantize(model, f, config.n_q), config) for f in frames]
         feats = speech_units.pooled_statistics(texts, config.unit_codebooks, config.bins)
         probe = probe_all(rows, feats, c=config.probe_c, slots=SLOTS)

@@ -486,3 +486,31 @@ def test_trained_codec_units_survive_float_noise(smoke_pipeline):
         same += (codes == noisy).sum(dim=1)
         total += codes.shape[1]
     assert float((same / total).min()) >= 0.99, f"units unchanged per codebook: {(same / total).tolist()}"
+
+
+def test_random_baseline_encodes_each_clip_once_and_matches_encode(tmp_path, monkeypatch):
+    """The random codec's train clips are embedded to fit it; the stage quantizes those frames instead of encoding
+    them again, and the codes equal a fresh encode of each clip with the saved codec."""
+    manifest = _corpus(tmp_path / "corpus")
+    config = _config(codec="random")
+    (tmp_path / "a").mkdir()
+    embedded: list[int] = []
+    real_embed = speech_codec.embed
+
+    def counting_embed(model, waves):
+        embedded.append(len(waves))
+        return real_embed(model, waves)
+
+    monkeypatch.setattr(speech_codec, "embed", counting_embed)
+    summary = build_tokens(config, manifest, tmp_path / "a", tmp_path / "cache")
+    monkeypatch.undo()
+    assert sum(embedded) == 6  # 4 train clips to fit, 2 test clips: none twice
+    assert summary["encoded"] == 6 and summary["from_cache"] == 0 and summary["fitted_now"]
+    model, _ = speech_codec.load_artifact(tmp_path / "a" / "codec.safetensors")
+    codes = load_codes(tmp_path / "a")
+    rows = [json.loads(x) for x in manifest.read_text().splitlines()]
+    from aligncap_lib.tokens.speech_tokens import load_clip
+
+    for r in rows:
+        fresh = speech_codec.encode(model, [load_clip(manifest.parent / r["audio"], config)], config.n_q)[0]
+        assert torch.equal(codes[r["id"]], fresh)

@@ -11,8 +11,8 @@ Not part of every reproduction: :func:`compare_codecs` loads a seeded subset of 
 - codes used, time to make the codec.
 
 Rows: ``random`` (EnCodec's architecture with seeded random weights, codebooks fitted by k-means on the subset's
-train frames: the default before the trained codec), ``random_frames``, ``trained`` (the tokens stage's own
-artifact, not retrained), ``trained_frames``. The result is cached under ``runs/<preset>/tokens_cache/``.
+train frames: the default before the trained codec), ``random_frames``, then the tokens stage's own artifact (not
+retrained) named by its codec (``trained``; ``pretrained`` at ``paper``) and its ``*_frames`` row. The result is cached under ``runs/<preset>/tokens_cache/``.
 """
 
 from __future__ import annotations
@@ -142,19 +142,18 @@ def compare_codecs(
     listen = test_ids[:listen_clips]
     trained, _ = speech_codec.load_artifact(artifact)
     start = time.perf_counter()
-    random_cfg = dataclasses.replace(config, codec="random", bins=min(config.bins, 1024))
-    baseline, _ = fit_random_codec(
-        random_cfg, {r["id"]: waves[r["id"]] for r in kept if r["split"] == "train"}
-    )
+    random_cfg = dataclasses.replace(config, codec="random")
+    train_waves = {r["id"]: waves[r["id"]] for r in kept if r["split"] == "train"}
+    baseline, _, train_frames = fit_random_codec(random_cfg, train_waves)
     random_s = time.perf_counter() - start
     table = []
-    for name, model, cfg, make_s in (
-        ("random", baseline, random_cfg, random_s),
-        ("trained", trained, config, None),
+    for name, model, cfg, make_s, known in (
+        ("random", baseline, random_cfg, random_s, train_frames),  # its train clips were embedded to fit it
+        (config.codec, trained, config, None, {}),
     ):
-        ids = sorted(waves)
-        emb = dict(zip(ids, speech_codec.embed(model, [waves[k] for k in ids]), strict=True))
-        codes = {k: speech_codec.quantize(model, emb[k], cfg.n_q) for k in ids}
+        rest = [k for k in sorted(waves) if k not in known]
+        emb = known | dict(zip(rest, speech_codec.embed(model, [waves[k] for k in rest]), strict=True))
+        codes = {k: speech_codec.quantize(model, emb[k], cfg.n_q) for k in sorted(waves)}
         texts = [units_to_text(codes[r["id"]], cfg) for r in kept]
         probe = probe_all(kept, speech_units.pooled_statistics(texts, cfg.unit_codebooks, cfg.bins),
                           c=cfg.probe_c, slots=PROBED_SLOTS)  # fmt: skip

@@ -228,7 +228,7 @@ def embed(model: Codec, waves: list[np.ndarray]) -> list[torch.Tensor]:
 
 
 def quantize(model: Codec, frames: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-    """Encoder frames ``[T, 128]`` -> codes ``LongTensor [n_q, T]``: the exact nearest code per codebook
+    """Encoder frames ``[T, D]`` -> codes ``LongTensor [n_q, T]``: the exact nearest code per codebook
     (:func:`codebook_fitting.rvq_encode`; encodec's own float32 encode lost it on offset frames)."""
     with _fast_cpu():
         return rvq_encode(model.quantizer, frames, n_q or model.quantizer.n_q)

@@ -9,9 +9,9 @@
   reads (:mod:`aligncap_lib.tokens.speech_units`);
 - ``report.json``: skipped clips with reasons, codebook usage, how many clips were encoded or taken from cache.
 
-The token cache (``runs/P/tokens_cache/``) survives rebuilds of the stage: a fitted codec is keyed by its fit
-settings and the checksums of the ``train`` audio, codes by the codec's sha256 and the audio's sha256, so a
-re-run tokenizes nothing twice (a trained codec is keyed by its training settings and the ``train`` audio). Then ``results/<preset>/probe.json`` (:mod:`aligncap_lib.tokens.token_probe`).
+The token cache (``runs/P/tokens_cache/``) survives rebuilds of the stage: a trained (or fitted) codec is keyed by
+its settings and the checksums of the ``train`` audio, codes by the codec's sha256 and the audio's sha256, so a
+re-run trains and tokenizes nothing twice. Then ``results/<preset>/probe.json`` (:mod:`aligncap_lib.tokens.token_probe`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -33,9 +33,6 @@ from aligncap_lib.core.presets import StageConfig, combined_hash, result_field
 from aligncap_lib.core.reproducibility import configure_threads, seed_everything, write_results
 from aligncap_lib.core.run_layout import RunLayout, read_stage, run_stage
 from aligncap_lib.tokens import codebook_fitting, spectral_codec, speech_codec, speech_units, token_probe
-
-if TYPE_CHECKING:
-    from encodec import EncodecModel
 
 #: "trained": the spectral RVQ codec trained here (:mod:`spectral_codec`, offline default); "pretrained": EnCodec
 #: 24 kHz from a local checkpoint (``paper``); "random": random-weight EnCodec with fitted codebooks (the baseline
@@ -155,7 +152,7 @@ def load_clip(path: Path, config: SpeechTokensConfig) -> np.ndarray:
     return wave
 
 
-def _embed_many(model: EncodecModel, waves: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+def _embed_many(model: speech_codec.Codec, waves: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     # speech_codec.embed encodes each clip alone: a clip's units do not depend on the others of the call
     return dict(zip(waves, speech_codec.embed(model, list(waves.values())), strict=True))
 
@@ -181,29 +178,39 @@ def train_codec(config: SpeechTokensConfig, waves: list[np.ndarray]) -> tuple[An
     return model, info
 
 
-def fit_random_codec(config: SpeechTokensConfig, waves: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any]]:
-    """The random-encoder baseline: seeded random EnCodec, codebooks fitted on the frames of ``waves``."""
+def fit_random_codebooks(
+    model: Any, config: SpeechTokensConfig, frames: list[torch.Tensor]
+) -> dict[str, Any]:
+    """Fit ``model``'s RVQ codebooks on up to ``fit_max_frames`` of ``frames`` (per clip ``[T, D]``) with
+    ``config``'s method; returns ``{"codes_used_on_fit", "fit_frames"}``."""
+    fit = codebook_fitting.subsample_frames(frames, config.fit_max_frames, config.seed)
+    used = codebook_fitting.fit_quantizer(model.quantizer, fit, method=config.fit_method, n_q=config.n_q,
+                                          iters=config.kmeans_iters, seed=config.seed)  # fmt: skip
+    return {"codes_used_on_fit": used, "fit_frames": len(fit)}
+
+
+def fit_random_codec(
+    config: SpeechTokensConfig, waves: dict[str, np.ndarray]
+) -> tuple[Any, dict[str, Any], dict[str, torch.Tensor]]:
+    """The random-encoder baseline: seeded random EnCodec, codebooks fitted on the frames of ``waves``.
+
+    Returns ``(model, info, frames)``: ``frames`` (clip id -> ``[T, D]``) are the encoder frames computed here, for
+    the caller to quantize rather than encode again."""
     model = speech_codec.build_codec(n_q=config.n_q, bins=config.bins, encoder_filters=config.encoder_filters,
                                      seed=config.seed)  # fmt: skip
     start = time.perf_counter()
     embedded = _embed_many(model, waves)
-    frames = codebook_fitting.subsample_frames([embedded[k] for k in sorted(embedded)], config.fit_max_frames,
-                                               config.seed)  # fmt: skip
-    used = codebook_fitting.fit_quantizer(model.quantizer, frames, method=config.fit_method, n_q=config.n_q,
-                                          iters=config.kmeans_iters, seed=config.seed)  # fmt: skip
-    info = {
-        "codes_used_on_fit": used,
-        "fit_frames": len(frames),
-        "fit_s": round(time.perf_counter() - start, 1),
-    }
-    return model, info
+    info = fit_random_codebooks(model, config, [embedded[k] for k in sorted(embedded)])
+    info["fit_s"] = round(time.perf_counter() - start, 1)
+    return model, info, embedded
 
 
 def get_codec(
     config: SpeechTokensConfig, clips: dict[str, dict[str, Any]], cache: Path
 ) -> tuple[Any, str, dict]:
     """``(model, sha256, info)``: the pretrained codec, or the trained (or random-baseline) one, from cache or
-    made now on the ``train`` clips."""
+    made now on the ``train`` clips. ``info["embedded"]`` holds encoder frames computed here (the random baseline's
+    train clips), to be quantized, not encoded again."""
     if config.codec == "pretrained":
         path = speech_codec.find_pretrained(config.pretrained_path)
         if path is None:
@@ -214,22 +221,31 @@ def get_codec(
         art = cache / "codecs" / f"pretrained-{speech_codec.sha256_file(path)[:16]}.safetensors"
         if not art.exists():
             speech_codec.save_artifact(model, art, {"source": str(path.name)})
-        return model, speech_codec.sha256_file(art), {"fitted": False, "artifact": art}
+        return model, speech_codec.sha256_file(art), {"fitted": False, "artifact": art, "embedded": {}}
     train = {k: c for k, c in clips.items() if c["split"] == "train"}
     key = codec_key(config, [c["sha256"] for c in train.values()])
     art = cache / "codecs" / f"{config.codec}-{key}.safetensors"
     if art.exists():
         model, extra = speech_codec.load_artifact(art)
-        return model, speech_codec.sha256_file(art), {"fitted": False, "artifact": art, **extra}
+        return (
+            model,
+            speech_codec.sha256_file(art),
+            {"fitted": False, "artifact": art, "embedded": {}, **extra},
+        )
     if not train:
         raise ValueError("no usable train clips to train the tokenizer on")
     waves = {k: train[k]["wave"] for k in sorted(train)}
+    embedded: dict[str, torch.Tensor] = {}
     if config.codec == "trained":
         model, extra = train_codec(config, list(waves.values()))
     else:
-        model, extra = fit_random_codec(config, waves)
+        model, extra, embedded = fit_random_codec(config, waves)
     speech_codec.save_artifact(model, art, extra)
-    return model, speech_codec.sha256_file(art), {"fitted": True, "artifact": art, **extra}
+    return (
+        model,
+        speech_codec.sha256_file(art),
+        {"fitted": True, "artifact": art, "embedded": embedded, **extra},
+    )
 
 
 def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: Path) -> dict[str, Any]:
@@ -253,13 +269,16 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
     code_dir = cache / "codes" / codec_sha[:16]
     codes: dict[str, torch.Tensor] = {}
     todo: dict[str, np.ndarray] = {}
+    cached = 0
     for cid, clip in clips.items():
         f = code_dir / f"{clip['sha256']}.npy"
         if f.exists():
             codes[cid] = torch.from_numpy(np.load(f).astype(np.int64))
+            cached += 1
+        elif cid in info["embedded"]:
+            codes[cid] = speech_codec.quantize(model, info["embedded"][cid], config.n_q)
         else:
             todo[cid] = clip["wave"]
-    cached = len(codes)
     for cid, frames in _embed_many(model, todo).items():
         codes[cid] = speech_codec.quantize(model, frames, config.n_q)
     code_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +304,7 @@ def build_tokens(config: SpeechTokensConfig, manifest: Path, out: Path, cache: P
         if ids
         else []
     )
-    report = {"clips": len(rows), "tokenized": len(ids), "skipped": skipped, "encoded": len(todo),
+    report = {"clips": len(rows), "tokenized": len(ids), "skipped": skipped, "encoded": len(todo) + len(info["embedded"]),
               "from_cache": cached, "codec_sha256": codec_sha, "codes_used": usage, "fitted_now": info["fitted"],
               "codec_training": {k: info[k] for k in ("train_s", "steps", "loss_first", "loss_last", "fit_s")
                                  if k in info}}  # fmt: skip

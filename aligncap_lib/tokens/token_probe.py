@@ -86,18 +86,24 @@ def linear_probe(
 
     NaN features are imputed with the training median. Raises ``ValueError`` with fewer than 2 train classes.
     """
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    return _score(
+        [StandardScaler(), LogisticRegression(C=c, max_iter=3000)], x_train, y_train, x_test, y_test
+    )
+
+
+def _score(
+    steps: list[Any], x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray, y_test: Sequence[str]
+) -> float:
+    """Test accuracy of median imputation followed by ``steps``, fitted on the train set (>= 2 classes)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
 
     if len(set(y_train)) < 2:
         raise ValueError(f"a probe needs >= 2 classes in train, got {sorted(set(y_train))}")
-    clf = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),
-        StandardScaler(),
-        LogisticRegression(C=c, max_iter=3000),
-    )
+    clf = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), *steps)
     clf.fit(x_train, list(y_train))
     return float(clf.score(x_test, list(y_test)))
 
@@ -108,16 +114,8 @@ def nonlinear_probe(
     """Accuracy of extremely randomized trees (:data:`NONLINEAR`) on the test set; NaN features are imputed with
     the training median. Raises ``ValueError`` with fewer than 2 train classes."""
     from sklearn.ensemble import ExtraTreesClassifier
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
 
-    if len(set(y_train)) < 2:
-        raise ValueError(f"a probe needs >= 2 classes in train, got {sorted(set(y_train))}")
-    clf = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True), ExtraTreesClassifier(**NONLINEAR)
-    )
-    clf.fit(x_train, list(y_train))
-    return float(clf.score(x_test, list(y_test)))
+    return _score([ExtraTreesClassifier(**NONLINEAR)], x_train, y_train, x_test, y_test)
 
 
 def f0_tertiles(rows: Sequence[Mapping[str, Any]], train_split: str = "train") -> list[str | None]:
@@ -150,11 +148,9 @@ def probe_all(
     test_split: str = "test_zeroshot",
     c: float = 1.0,
     slots: Sequence[str] = (*SLOTS, F0_TERTILE),
-    nonlinear: bool = True,
 ) -> dict[str, dict[str, float | int | None]]:
     """``{slot: {"accuracy", "linear", "nonlinear", "chance", "ceiling", "n_train", "n_test"}}`` for rows aligned
-    with ``features [N, F]``; ``accuracy`` (and ``ceiling``) the better of the linear and nonlinear probes
-    (``nonlinear=False``: the linear probe only, ``nonlinear`` None).
+    with ``features [N, F]``; ``accuracy`` (and ``ceiling``) the better of the linear and nonlinear probes.
 
     ``features`` get the :func:`language_cue` appended; the ceiling's Praat features the :func:`listener_cues`.
 
@@ -165,11 +161,8 @@ def probe_all(
     out: dict[str, dict[str, float | int | None]] = {}
     tertiles = f0_tertiles(rows, train_split)
 
-    def both(
-        x_tr: np.ndarray, y_tr: list[str], x_te: np.ndarray, y_te: list[str]
-    ) -> tuple[float, float | None]:
-        lin = linear_probe(x_tr, y_tr, x_te, y_te, c=c)
-        return lin, (nonlinear_probe(x_tr, y_tr, x_te, y_te) if nonlinear else None)
+    def both(x_tr: np.ndarray, y_tr: list[str], x_te: np.ndarray, y_te: list[str]) -> tuple[float, float]:
+        return linear_probe(x_tr, y_tr, x_te, y_te, c=c), nonlinear_probe(x_tr, y_tr, x_te, y_te)
 
     for slot in slots:
         labels = tertiles if slot == F0_TERTILE else [(r.get("attributes") or {}).get(slot) for r in rows]
@@ -183,11 +176,11 @@ def probe_all(
             lin, nonlin = both(features[tr], y_tr, features[te], y_te)
             ceil_lin, ceil_nonlin = both(praat[tr], y_tr, praat[te], y_te)
             entry.update(
-                accuracy=max(lin, nonlin if nonlin is not None else lin),
+                accuracy=max(lin, nonlin),
                 linear=lin,
                 nonlinear=nonlin,
                 chance=chance(y_te),
-                ceiling=max(ceil_lin, ceil_nonlin if ceil_nonlin is not None else ceil_lin),
+                ceiling=max(ceil_lin, ceil_nonlin),
             )
         out[slot] = entry
     return out
