@@ -56,7 +56,7 @@ def test_claims_on_an_empty_run_are_listed_as_missing(tmp_path) -> None:
     rows = claims(
         RunLayout(preset="smoke", work=tmp_path), AblationConfig(seeds=(0,)), EvaluationConfig(n_bootstrap=20)
     )
-    expected = sum(2 * len(metrics) for *_, metrics in CLAIMS) + 1
+    expected = sum(2 * len(metrics) for *_, metrics in CLAIMS) + 2  # + the KL on the claim split and on valid
     assert len(rows) == expected and {r["verdict"] for r in rows} == {"missing"}
     assert all(r.get("reason") for r in rows) and rows[-1]["claim"] == KL_CLAIM
 

@@ -201,7 +201,16 @@ def test_config_validates() -> None:
         DecodingConfig(strategy="nucleus")
     with pytest.raises(ValueError, match="divisible"):
         CaptionerConfig(d_model=30, n_heads=4)
-    assert DecodingConfig().settings() == {"strategy": "greedy", "max_new_tokens": 48}
+    assert DecodingConfig().settings() == {
+        "strategy": "greedy",
+        "max_new_tokens": 48,
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": {"en": 3, "zh": 1},
+    }
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        DecodingConfig(repetition_penalty=0.5)
+    with pytest.raises(ValueError, match="no_repeat_ngram_size_zh"):
+        DecodingConfig(no_repeat_ngram_size_zh=-1)
     assert DecodingConfig(strategy="beam").settings()["num_beams"] == 4
 
 

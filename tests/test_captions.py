@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from aligncap_lib.corpus.reference_captions import (
+    STREAMS,
     UNMARKED,
     all_strings,
+    clip_caption_sets,
     compose_captions,
     load_phrases,
+    oracle_caption,
     partition_for_split,
+    stream,
 )
 
 ATTRS = {
@@ -57,3 +61,48 @@ def test_test_splits_use_heldout_wording():
     held = all_strings("en", "heldout")
     caps, _ = compose_captions(ATTRS, "angry", "en", "heldout", np.random.default_rng(1))
     assert all(any(h.split("{")[0].strip() and h.split("{")[0] in c for h in held) for c in caps)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_main_references_are_drawn_independently_of_training_targets(lang):
+    """A test clip's main references (training phrasing) come from their own stream: the captions the same clip
+    would get as a training target (stream ``target``) are a different draw, and the unseen-phrasing set keeps
+    the held-out wording of the target stream."""
+    assert len(set(STREAMS.values())) == len(STREAMS)
+    differ = 0
+    for seed in range(40):
+        train = clip_caption_sets(ATTRS, "happy", lang, "train", seed)
+        test = clip_caption_sets(ATTRS, "happy", lang, "test_zeroshot", seed)
+        assert set(train) == {"captions", "caption_slots"}
+        assert (
+            test["captions"] == compose_captions(ATTRS, "happy", lang, "train", stream(seed, "reference"))[0]
+        )
+        assert (
+            test["captions_unseen_phrasing"]
+            == compose_captions(ATTRS, "happy", lang, "heldout", stream(seed, "target"))[0]
+        )
+        differ += test["captions"] != train["captions"]
+        # the references are in the training phrasing, the second set never is
+        held = [p for p in all_strings(lang, "heldout") if "{" not in p]
+        assert not any(p in c for c in test["captions"] for p in held)
+        assert all(any(p in c for p in held) for c in test["captions_unseen_phrasing"])
+    assert differ >= 35  # same content, same phrase book: only a separate stream makes them differ
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_content_oracle_is_a_fresh_caption_of_the_true_content(lang):
+    book = load_phrases()[lang]["train"]["phrases"]
+    for seed in range(20):
+        refs = clip_caption_sets(ATTRS, "fearful", lang, "test_seen", seed)["captions"]
+        cap = oracle_caption(ATTRS, "fearful", lang, np.random.default_rng(seed), exclude=refs)
+        assert cap not in refs
+        assert any(p in cap for p in book["pitch_level"]["high"]) and any(
+            p in cap for p in book["rate"]["fast"]
+        )
+        assert not any(
+            p in cap for bins in book["loudness"].values() for p in bins
+        )  # unverifiable: never said
+    # a content with few wordings: every draw lands in `exclude`, and the last draw is returned, not a loop
+    bare = dict.fromkeys(ATTRS)
+    only = compose_captions(bare, "sad", lang, "train", np.random.default_rng(0), n=8)[0]
+    assert oracle_caption(bare, "sad", lang, np.random.default_rng(1), exclude=only, tries=5) in only

@@ -56,3 +56,30 @@ def test_unnamed_statistic_is_refused(result, tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="no JSON name"):
         save_result(odd, tmp_path / "x.json")
+
+
+def test_both_reference_sets_are_scored_and_stored(tmp_path: Path) -> None:
+    """Test clips are scored against the main references and, stored apart, the unseen-phrasing set; records
+    without a second set (valid, real data) get the main scoring only."""
+    from aligncap_lib.training.stages import score_hyps
+
+    truth = {"pitch_level": "high", "emotion": "angry"}
+    recs = [
+        {"id": i, "lang": "en", "split": "test_zeroshot", "text": "t", "emotion": "angry", "attributes": truth,
+         "captions": REFS[i], "captions_unseen_phrasing": ["This person talks with an elevated pitch."]}
+        for i in REFS
+    ]  # fmt: skip
+    cfg = EvaluationConfig(meteor=False, similarity=False)
+    main = score_hyps(HYPS, recs, "en", cfg, tmp_path, "test_zeroshot_en")
+    assert (tmp_path / "eval" / "unseen_phrasing" / "test_zeroshot_en.json").is_file()
+    both = {
+        name: load_results(tmp_path, name)[("test_zeroshot", "en")] for name in ("main", "unseen_phrasing")
+    }
+    assert both["main"].metrics["cider"] == main["cider"] != both["unseen_phrasing"].metrics["cider"]
+    # the slot metrics read the corpus truth, not the references: the same under both sets
+    assert both["main"].metrics["slot_accuracy"] == both["unseen_phrasing"].metrics["slot_accuracy"]
+    with pytest.raises(ValueError, match="unknown reference set"):
+        load_results(tmp_path, "heldout")
+    plain = [{k: v for k, v in r.items() if k != "captions_unseen_phrasing"} for r in recs]
+    score_hyps(HYPS, plain, "en", cfg, tmp_path / "plain", "valid_en")
+    assert not (tmp_path / "plain" / "eval" / "unseen_phrasing").exists()

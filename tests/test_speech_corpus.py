@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
 
 from aligncap_lib.core.manifest import as_hf_dataset, read_manifest
 from aligncap_lib.core.run_layout import RunLayout
+from aligncap_lib.corpus.clip import VOICES
+from aligncap_lib.corpus.reference_captions import all_strings
 from aligncap_lib.corpus.speech_corpus import (
     SPLITS,
     CorpusConfig,
@@ -44,6 +46,11 @@ def test_splits_are_disjoint_as_specified(records):
         by[r["split"]]["voice"].add(r["voice"])
         by[r["split"]]["text"].add(r["text"])
     assert by["test_zeroshot"]["voice"] <= held
+    # the zero-shot voices come from at least two families of each gender (whole unseen families + single
+    # unseen voices of seen families), and every gender keeps seen voices for training
+    for gender in ("female", "male"):
+        assert len({v.family for v in all_voices() if v.id in held and v.gender == gender}) >= 2, gender
+        assert any(v.id not in held and v.gender == gender for v in all_voices()), gender
     for s in ("train", "valid", "pref", "test_seen", "test_crossdomain"):
         assert not by[s]["voice"] & held, s
     for s in ("valid", "pref", "test_seen", "test_zeroshot", "test_crossdomain"):
@@ -68,10 +75,19 @@ def test_labels_are_verified_and_crossdomain_unknowables_are_null(records):
 
 
 def test_manifest_schema_and_datasets_view(tiny_corpus, records):  # noqa: F811
+    heldout = {lang: [p for p in all_strings(lang, "heldout") if "{" not in p] for lang in ("en", "zh")}
     for r in records:
         assert (tiny_corpus / r["audio"]).is_file()
         assert 3 <= len(r["captions"]) <= 5 and len(r["caption_slots"]) == len(r["captions"])
         assert r["attributes"]["emotion"] == r["emotion"]
+        test = r["split"].startswith("test")
+        assert ("captions_unseen_phrasing" in r) == test, r["id"]
+        if test:  # main references in the training phrasing, a second set in the held-out one
+            unseen = r["captions_unseen_phrasing"]
+            assert len(unseen) == len(r["captions"]) == len(r["caption_slots_unseen_phrasing"])
+            assert not set(unseen) & set(r["captions"])
+            assert not any(p in c for c in r["captions"] for p in heldout[r["lang"]]), r["id"]
+            assert any(p in c for c in unseen for p in heldout[r["lang"]]), r["id"]
     ds = as_hf_dataset(tiny_corpus / "manifest.jsonl", split="train")
     assert len(ds) == sum(r["split"] == "train" for r in records) and "captions" in ds.column_names
 
@@ -85,9 +101,19 @@ def test_report_has_the_promised_sections(tiny_corpus):  # noqa: F811
         "emotion_predicts_attribute",
         "opensmile_agreement",
         "probe_ceiling",
+        "splits",
     ):
         assert key in report
     assert report["clips"] + report["dropped"] == report["planned"]
+    records, _ = read_manifest(tiny_corpus / "manifest.jsonl")
+    for split, langs in report["splits"].items():
+        for lang, cell in langs.items():
+            group = [r for r in records if r["split"] == split and r["lang"] == lang]
+            assert (
+                cell["clips"] == len(group) == sum(cell["genders"].values()) == sum(cell["voices"].values())
+            )
+            assert set(cell["families"]) == {r["voice_family"] for r in group}
+    assert sum(c["clips"] for langs in report["splits"].values() for c in langs.values()) == report["clips"]
 
 
 def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
@@ -139,6 +165,20 @@ def test_config_rejects_bad_values():
         CorpusConfig(heldout_families=("robot_z",))
     with pytest.raises(ValueError, match="n_captions"):
         CorpusConfig(n_captions=9)
+    with pytest.raises(ValueError, match="must include a female voice"):
+        CorpusConfig(heldout_families=("male_c",), heldout_voices=("m_b_0",))
+    with pytest.raises(ValueError, match="no seen male voice"):
+        CorpusConfig(heldout_families=("male_a", "male_b", "male_c"))
+
+
+def test_zeroshot_plan_alternates_genders_over_two_families_each():
+    cfg = CorpusConfig(languages=("en",), n_test_zeroshot=400)
+    plans = [p for p in plan_clips(cfg) if p.split == "test_zeroshot"]
+    genders = Counter(VOICES[p.voice].gender for p in plans)
+    assert genders["female"] == genders["male"] == 200
+    for gender in ("female", "male"):
+        fams = Counter(VOICES[p.voice].family for p in plans if VOICES[p.voice].gender == gender)
+        assert len(fams) >= 2, gender
 
 
 def test_every_voice_really_differs(tmp_path):

@@ -8,11 +8,15 @@ from aligncap_lib.captioner.variants import (
     VARIANTS,
     clip_examples,
     get_variant,
+    range_captions,
     shuffled_units,
     template_caption,
     trivial_captions,
 )
 from aligncap_lib.clues.emotion_clues import parse_caption
+from aligncap_lib.core.manifest import read_manifest
+from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
+from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 
 def _records(n: int = 6) -> list[dict]:
@@ -34,6 +38,8 @@ def test_table_matches_the_issue() -> None:
     assert list(VARIANTS) == [
         "trivial_random",
         "trivial_majority",
+        "content_oracle",
+        "wrong_content",
         "acoustic_template",
         "baseline_sft",
         "no_kd",
@@ -125,3 +131,29 @@ def test_template_caption_states_exactly_its_clues(lang: str) -> None:
     clues = {"pitch_level": "high", "rate": "slow", "loudness": None, "voice_quality": "trembling"}
     text = template_caption(clues, lang)
     assert parse_caption(text, lang).slots == {k: v for k, v in clues.items() if v}
+
+
+def test_range_rows_say_the_true_and_another_clips_content(tiny_corpus) -> None:  # noqa: F811
+    records, _ = read_manifest(tiny_corpus / "manifest.jsonl")
+    test = [r for r in records if r["split"].startswith("test") and r["lang"] == "en"]
+    by_id = {r["id"]: r for r in test}
+    oracle = range_captions(test, "content_oracle", seed=0)
+    wrong = range_captions(test, "wrong_content", seed=0)
+    assert set(oracle) == set(wrong) == set(by_id)
+    for i, caption in oracle.items():
+        assert caption not in by_id[i]["captions"]  # a fresh caption, not one of the references
+        stated = parse_caption(caption, "en").slots
+        truth = by_id[i]["attributes"]
+        assert stated["emotion"] == by_id[i]["emotion"]
+        assert all(truth.get(k) == v for k, v in stated.items()), (i, caption)
+    assert all(wrong[i] != oracle[i] for i in by_id) or len(by_id) < 2
+    assert set(wrong.values()) <= set(oracle.values())  # another clip's oracle caption, within the language
+    # seeded per clip id: scoring a subset gives the same captions
+    assert range_captions(test[:3], "content_oracle", seed=0) == {r["id"]: oracle[r["id"]] for r in test[:3]}
+    ev = EvaluationConfig(meteor=False, similarity=False)
+    refs = {i: r["captions"] for i, r in by_id.items()}
+    hi = evaluate_captions(refs, oracle, "en", config=ev, intervals=False).metrics
+    lo = evaluate_captions(refs, wrong, "en", config=ev, intervals=False).metrics
+    assert hi["cider"] > lo["cider"] and hi["bleu_4"] > lo["bleu_4"]
+    with pytest.raises(ValueError, match="unknown range row"):
+        range_captions(test, "oracle", seed=0)

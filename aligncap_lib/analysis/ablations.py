@@ -208,15 +208,20 @@ def _verdict(lo: float, hi: float, direction: int) -> str:
 
 
 def kl_difference(
-    layout: Any, a: tuple[str, str], b: tuple[str, str], ev: Any, seeds: Sequence[int] | None = None
+    layout: Any,
+    a: tuple[str, str],
+    b: tuple[str, str],
+    ev: Any,
+    seeds: Sequence[int] | None = None,
+    split: str = "valid",
 ) -> dict[str, Any]:
-    """Paired difference of the held-out speech-vs-text KL (A - B, same ``valid`` clips and ``seeds``; default:
-    every seed folder)."""
+    """Paired difference of the held-out speech-vs-text KL on ``split`` (A - B, same clips and ``seeds``;
+    default: every seed folder)."""
 
-    ka, kb = valid_kl_per_seed(layout, *a, seeds), valid_kl_per_seed(layout, *b, seeds)
+    ka, kb = valid_kl_per_seed(layout, *a, seeds, split), valid_kl_per_seed(layout, *b, seeds, split)
     common = sorted(set(ka) & set(kb))
     if not common:
-        raise FileNotFoundError(f"no seed has valid_kl.json for both {a} and {b}")
+        raise FileNotFoundError(f"no seed has {split}_kl.json for both {a} and {b}")
     if any(ka[s]["ids"] != kb[s]["ids"] for s in common):
         raise ValueError("the KL of A and B was measured on different clips")
     sa = np.stack([bs.as_mean_stats(np.asarray(ka[s]["kl"])) for s in common])
@@ -250,13 +255,14 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
                 if max(abs(d["a"] or 0.0), abs(d["b"] or 0.0)) < NEAR_ZERO:
                     verdict = "both near zero"  # an interval of 1e-6 around 4e-6 is no evidence either way
                 rows.append({**row, **d, "verdict": verdict})
-    row = {"claim": KL_CLAIM, "comparison": "no_po (kd) - no_kd (sft)", "split": "valid", "lang": "both",
-           "metric": "speech_text_kl", "direction": "lower"}  # fmt: skip
-    try:
-        d = kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev, seeds)
-        rows.append({**row, **d, "verdict": _verdict(d["ci95"][0], d["ci95"][1], -1)})
-    except (FileNotFoundError, ValueError) as exc:
-        rows.append({**row, "verdict": "missing", "reason": str(exc)})
+    for split in dict.fromkeys((cfg.claim_split, "valid")):  # the claim's split first, then valid
+        row = {"claim": KL_CLAIM, "comparison": "no_po (kd) - no_kd (sft)", "split": split, "lang": "both",
+               "metric": "speech_text_kl", "direction": "lower"}  # fmt: skip
+        try:
+            d = kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev, seeds, split)
+            rows.append({**row, **d, "verdict": _verdict(d["ci95"][0], d["ci95"][1], -1)})
+        except (FileNotFoundError, ValueError) as exc:
+            rows.append({**row, "verdict": "missing", "reason": str(exc)})
     return rows
 
 

@@ -4,6 +4,7 @@
 
     {"runs": [{"variant", "seed", "stage", "split", "lang", "metrics": {flat evaluation keys}}],
      "aggregate": {variant: {split: {lang: {metric: {"mean": m, "ci95": [lo, hi]}}}}},
+     "aggregate_unseen_phrasing": {the same, against the test clips' unseen-phrasing references},
      "config": {...}, "environment": {...}}
 
 The summary is rebuilt from what the run folder holds, so later stages extend it by writing the same files:
@@ -40,17 +41,18 @@ def build_summary(
     variants: tuple[str, ...] = VARIANT_ORDER,
     config: Any = None,
     seeds: Sequence[int] | None = None,
+    references: str = "main",
 ) -> dict[str, Any]:
     """Runs and aggregate of ``summary.json`` over ``seeds`` (default: every seed folder in the run; a caller
     that has just trained or checked some seeds passes them, so a seed folder left by an older configuration is
-    never mixed in)."""
+    never mixed in), scored against the reference set ``references`` (``main`` or ``unseen_phrasing``)."""
 
     ev = config or EvaluationConfig.for_preset(layout.preset)
     runs: list[dict[str, Any]] = []
     aggregate: dict[str, Any] = {}
     for variant in variants:
         per_seed = {
-            s: load_results(d)
+            s: load_results(d, references)
             for s in (seeds_of(layout, variant) if seeds is None else seeds)
             if (d := final_stage_dir(layout, variant, s)) is not None
         }
@@ -101,6 +103,10 @@ def write_summary(layout: Any, seeds: Sequence[int] | None = None) -> Path:
     configs and the environment."""
 
     summary = build_summary(layout, seeds=seeds)
+    # the second reference set (test clips' held-out phrasing): the aggregate only, same structure
+    summary["aggregate_unseen_phrasing"] = build_summary(layout, seeds=seeds, references="unseen_phrasing")[
+        "aggregate"
+    ]
     configs = {}
     for stage, cls in stage_configs().items():
         try:
@@ -165,15 +171,20 @@ def mean_over_seeds(
 
 
 def kl_over_seeds(
-    layout: Any, variant: str, stage: str, config: Any, seeds: Sequence[int] | None = None
+    layout: Any,
+    variant: str,
+    stage: str,
+    config: Any,
+    seeds: Sequence[int] | None = None,
+    split: str = "valid",
 ) -> dict[str, Any]:
-    """The held-out (``valid``) speech-vs-text KL of ``variant``'s ``stage``: mean over ``seeds`` (default: every
-    seed folder) with the hierarchical interval, from each seed's ``valid_kl.json``; ``{"mean", "ci95",
-    "n_seeds", "per_seed"}``."""
+    """The held-out speech-vs-text KL on ``split`` (``valid`` or the claim split) of ``variant``'s ``stage``: mean
+    over ``seeds`` (default: every seed folder) with the hierarchical interval, from each seed's
+    ``<split>_kl.json``; ``{"mean", "ci95", "n_seeds", "per_seed"}``."""
 
-    per_seed = valid_kl_per_seed(layout, variant, stage, seeds)
+    per_seed = valid_kl_per_seed(layout, variant, stage, seeds, split)
     if not per_seed:
-        raise FileNotFoundError(f"no valid_kl.json for {variant}/{stage}: train it first")
+        raise FileNotFoundError(f"no {split}_kl.json for {variant}/{stage}: train it first")
     ids = {tuple(d["ids"]) for d in per_seed.values()}
     if len(ids) != 1:
         raise ValueError(f"{variant}/{stage}: seeds measured the KL on different clips")
@@ -217,19 +228,28 @@ def quality_bar(
 
 #: The paper's table columns (SPICE is unavailable offline: it needs a CoreNLP download), then ours.
 TABLE_METRICS: tuple[str, ...] = (
-    "bleu_4", "meteor", "rouge_l", "cider", "similarity", "slot_accuracy", "factual_hallucination",
+    "bleu_4", "meteor", "rouge_l", "cider", "similarity", "slot_accuracy", "factual_hallucination", "repetition",
 )  # fmt: skip
+#: The unseen-phrasing table: the metrics that read the references (the slot metrics and repetition read the
+#: corpus truth or the caption alone, so they equal the main table's).
+UNSEEN_TABLE_METRICS: tuple[str, ...] = ("bleu_4", "meteor", "rouge_l", "cider", "similarity")
 
 
 def aggregate_table(
-    summary: dict[str, Any], split: str, lang: str, metrics: tuple[str, ...] = TABLE_METRICS
+    summary: dict[str, Any],
+    split: str,
+    lang: str,
+    metrics: tuple[str, ...] = TABLE_METRICS,
+    references: str = "main",
 ) -> list[dict[str, Any]]:
-    """Rows ``{"variant", "stage", <metric>: "mean [lo, hi]"}`` of ``summary["aggregate"]`` for one split and
-    language, in the variant order (variants without that cell are left out). ``stage`` is the stage evaluated
-    (before PO exists, ``aligncap_full`` is its shared ``kd`` stage, i.e. ``no_po``)."""
+    """Rows ``{"variant", "stage", <metric>: "mean [lo, hi]"}`` of ``summary["aggregate"]`` (``references`` =
+    ``unseen_phrasing``: ``summary["aggregate_unseen_phrasing"]``) for one split and language, in the variant
+    order (variants without that cell are left out). ``stage`` is the stage evaluated (before PO exists,
+    ``aligncap_full`` is its shared ``kd`` stage, i.e. ``no_po``)."""
+    key = "aggregate" if references == "main" else f"aggregate_{references}"
     rows = []
     for variant in VARIANT_ORDER:
-        cell = summary.get("aggregate", {}).get(variant, {}).get(split, {}).get(lang)
+        cell = summary.get(key, {}).get(variant, {}).get(split, {}).get(lang)
         if not cell:
             continue
         stages = sorted({r["stage"] for r in summary.get("runs", []) if r["variant"] == variant})

@@ -4,12 +4,20 @@
 |---|---|---|---|
 | ``trivial_random`` | - | - | a random ``train`` caption of the same language |
 | ``trivial_majority`` | - | - | the most frequent ``train`` caption |
+| ``content_oracle`` | - | - | range row: a fresh training-phrasing caption of the clip's true content |
+| ``wrong_content`` | - | - | range row: the same for another clip of the same split and language |
 | ``acoustic_template`` | - | - | acoustic analyzer clues -> a caption template, no LM |
 | ``baseline_sft`` | speech tokens | - | SFT |
 | ``no_kd`` | speech + acoustic clues | - | SFT -> PO |
 | ``no_clues`` | speech tokens | transcript only | SFT+KD -> PO |
 | ``no_po`` | speech + acoustic clues | transcript + caption clues | SFT+KD (the full system before PO) |
 | ``aligncap_full`` | speech + acoustic clues | transcript + caption clues | SFT+KD -> PO |
+
+Range rows (``kind="range"``): a metric's reach on these references. ``content_oracle`` says everything right in
+the references' phrasing without being one of them (:func:`aligncap_lib.corpus.reference_captions.oracle_caption`);
+``wrong_content`` is as fluent and says another clip's content. A system near ``content_oracle`` is as good as the
+metric can tell; one near ``wrong_content`` gets no credit for content. Both read the corpus truth: they are
+bounds, never systems.
 
 Control ``shuffled_speech``: the ``no_po`` model evaluated with another clip's speech units (same language).
 Shared stages: a stage is trained once and read by every variant naming it in ``shares`` (``aligncap_full``'s
@@ -20,12 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from aligncap_lib.captioner.prompts import CaptionExample
 from aligncap_lib.clues.emotion_clues import PROMPT_WORDS, parse_caption
+from aligncap_lib.corpus.reference_captions import STREAMS, oracle_caption
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +47,7 @@ class Variant:
     ``po``). ``shares``: stage -> variant whose checkpoint of that stage this variant uses."""
 
     name: str
-    kind: str  # "trivial" | "template" | "lm" | "control"
+    kind: str  # "trivial" | "range" | "template" | "lm" | "control"
     student_clues: bool = False
     teacher: str | None = None
     stages: tuple[str, ...] = ()
@@ -54,6 +66,8 @@ VARIANTS: dict[str, Variant] = {
     for v in (
         Variant("trivial_random", "trivial"),
         Variant("trivial_majority", "trivial"),
+        Variant("content_oracle", "range"),
+        Variant("wrong_content", "range"),
         Variant("acoustic_template", "template"),
         Variant("baseline_sft", "lm", stages=("sft",)),
         Variant("no_kd", "lm", student_clues=True, stages=("sft", "po")),
@@ -136,21 +150,50 @@ def clip_examples(
     return out
 
 
-def shuffled_units(
-    records: Sequence[Mapping[str, Any]], units: Mapping[str, str], seed: int
+def derangement(
+    records: Sequence[Mapping[str, Any]], seed: int, what: str = "shuffled_speech"
 ) -> dict[str, str]:
-    """id -> the units of another clip of the same language (a seeded derangement within each language)."""
+    """id -> the id of another clip of the same language (a seeded derangement within each language)."""
     rng = random.Random(seed)
     out: dict[str, str] = {}
     for lang in sorted({r["lang"] for r in records}):
         ids = [r["id"] for r in records if r["lang"] == lang]
         if len(ids) < 2:
-            raise ValueError(f"shuffled_speech needs >= 2 clips of language {lang!r}, got {len(ids)}")
+            raise ValueError(f"{what} needs >= 2 clips of language {lang!r}, got {len(ids)}")
         shift = rng.randrange(1, len(ids))  # a rotation of a shuffled order moves every clip
         order = ids[:]
         rng.shuffle(order)
-        out.update({a: units[b] for a, b in zip(order, order[shift:] + order[:shift], strict=True)})
+        out.update(dict(zip(order, order[shift:] + order[:shift], strict=True)))
     return out
+
+
+def shuffled_units(
+    records: Sequence[Mapping[str, Any]], units: Mapping[str, str], seed: int
+) -> dict[str, str]:
+    """id -> the units of another clip of the same language (a seeded derangement within each language)."""
+    return {a: units[b] for a, b in derangement(records, seed).items()}
+
+
+def range_captions(records: Sequence[Mapping[str, Any]], how: str, seed: int) -> dict[str, str]:
+    """The range rows' captions. ``content_oracle``: per clip, a training-phrasing caption of its verified
+    attributes and emotion that is none of its references; ``wrong_content``: the ``content_oracle`` caption of
+    another clip of the same language (pass one split at a time: :func:`derangement`). Seeded per clip id, so
+    a clip's caption does not depend on which other clips are scored."""
+    if how not in ("content_oracle", "wrong_content"):
+        raise ValueError(f"unknown range row {how!r}; choose content_oracle or wrong_content")
+    by_id = {str(r["id"]): r for r in records}
+
+    def oracle(r: Mapping[str, Any]) -> str:
+        attrs = {k: v for k, v in (r.get("attributes") or {}).items() if k != "emotion"}
+        if not r.get("emotion"):
+            raise ValueError(f"clip {r['id']!r} has no emotion: the range rows need the corpus truth")
+        digest = zlib.crc32(str(r["id"]).encode("utf-8"))
+        rng = np.random.default_rng([seed, digest, STREAMS["oracle"]])
+        return oracle_caption(attrs, str(r["emotion"]), str(r["lang"]), rng, exclude=r["captions"])
+
+    if how == "content_oracle":
+        return {i: oracle(r) for i, r in by_id.items()}
+    return {a: oracle(by_id[b]) for a, b in derangement(records, seed, how).items()}
 
 
 def trivial_captions(

@@ -62,15 +62,19 @@ def example_parses(texts: Sequence[str], lang: str) -> pd.DataFrame:
 def corpus_caption_sets(
     records: Sequence[Mapping[str, Any]], lang: str
 ) -> tuple[list[str], list[dict[str, str]]]:
-    """(captions, gold slots) of the test-split references of ``lang``: each caption's stated slots with their
-    verified bins (emotion: the clip's emotion)."""
+    """(captions, gold slots) of the test clips' *unseen-phrasing* references of ``lang`` (wording no lexicon
+    entry was built from: the parser's robustness test; ``captions`` where a record has no such set): each
+    caption's stated slots with their verified bins (emotion: the clip's emotion)."""
     texts: list[str] = []
     gold: list[dict[str, str]] = []
     for r in records:
         if r["lang"] != lang or r["split"] not in TEST_SPLITS:
             continue
         truth = {**r["attributes"], "emotion": r["emotion"]}
-        for caption, stated in zip(r["captions"], r["caption_slots"], strict=True):
+        unseen = "captions_unseen_phrasing" in r
+        captions = r["captions_unseen_phrasing"] if unseen else r["captions"]
+        slots = r["caption_slots_unseen_phrasing"] if unseen else r["caption_slots"]
+        for caption, stated in zip(captions, slots, strict=True):
             texts.append(caption)
             gold.append({s: truth[s] for s in stated if truth.get(s) is not None})
     return texts, gold

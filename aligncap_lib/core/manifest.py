@@ -15,7 +15,9 @@ Each line of ``manifest.jsonl`` is a JSON object with at least:
 ``captions``       list of reference captions (1 or more strings)
 =================  ==============================================================================
 
-The synthetic corpus adds ``caption_slots``, ``intended``, ``degradation``, ``gender``, ``text_tone`` and a
+The synthetic corpus adds ``caption_slots``, ``captions_unseen_phrasing`` (test clips: a second reference set
+in a phrasing no model reads, see :mod:`aligncap_lib.corpus.reference_captions`) with its
+``caption_slots_unseen_phrasing``, ``intended``, ``degradation``, ``gender``, ``text_tone`` and a
 few more. Your own data needs only the fields above (``attributes`` may be all null and ``measurements``
 empty): :func:`read_manifest` checks each line and skips bad ones, reporting them by line number.
 """
@@ -134,5 +136,5 @@ def as_hf_dataset(manifest: Path, split: str | None = None) -> Any:
     ]
     common = set.intersection(*(set(r) for r in rows)) if rows else set(REQUIRED)
     return datasets.Dataset.from_list(
-        [{k: r[k] for k in sorted(common) if k != "caption_slots"} for r in rows]
+        [{k: r[k] for k in sorted(common) if not k.startswith("caption_slots")} for r in rows]
     )

@@ -225,9 +225,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_train": 4600,
             "n_valid": 200,
             "n_pref": 600,
-            "n_test_seen": 200,
-            "n_test_zeroshot": 200,
-            "n_test_crossdomain": 200,
+            "n_test_seen": 600,
+            "n_test_zeroshot": 800,
+            "n_test_crossdomain": 600,
             "opensmile_clips": 1000,
         },
         # captioner: any HF causal LM by hub id or local path; our choice of a small open one.

@@ -33,7 +33,7 @@ from aligncap_lib.corpus.recipes import (
     ssml_escape,
     with_signature,
 )
-from aligncap_lib.corpus.reference_captions import compose_captions, partition_for_split
+from aligncap_lib.corpus.reference_captions import clip_caption_sets
 from aligncap_lib.corpus.voices import Voice, all_voices, count_syllables
 
 VOICES: dict[str, Voice] = {v.id: v for v in all_voices()}
@@ -155,14 +155,7 @@ def make_clip(
                 labels[s] = None
     rel = f"audio/{plan.id}.wav"
     write_wav(out_dir / rel, wave, sr)
-    captions, caption_slots = compose_captions(
-        labels,
-        plan.emotion,
-        plan.lang,
-        partition_for_split(plan.split),
-        np.random.default_rng([plan.seed, 7]),
-        n_captions,
-    )
+    caption_sets = clip_caption_sets(labels, plan.emotion, plan.lang, plan.split, plan.seed, n_captions)
     record: dict[str, Any] = {
         "id": plan.id,
         "audio": rel,
@@ -196,8 +189,7 @@ def make_clip(
         "sample_rate": sr,
         "duration_s": round(wave.size / sr, 4),
         "attempts": attempt + 1,
-        "captions": captions,
-        "caption_slots": caption_slots,
+        **caption_sets,
     }
     if plan.degradation:
         record["measurements_clean"] = _round(clean)

@@ -1,8 +1,19 @@
 """Reference captions of the synthetic corpus, composed from the verified attributes and the emotion.
 
-Templates and paraphrases live in ``data/caption_phrases.yaml`` in two sections per language: ``train``
-(captions of the train, valid and pref splits) and ``heldout`` (captions of the test splits only), so test
-metrics never reward template recall. :func:`partition_for_split` says which section a split uses.
+Templates and paraphrases live in ``data/caption_phrases.yaml`` in two sections per language: ``train`` (the
+phrasing the captioners learn) and ``heldout`` (a phrasing no model ever reads). Each clip draws its caption
+sets from separate random *streams* of its own seed (:data:`STREAMS`), so no set is a copy of another:
+
+- ``captions`` of train, valid and pref clips: the training targets (``train`` phrasing, stream ``target``);
+- ``captions`` of the test clips: the main references (``train`` phrasing, stream ``reference``). A captioner
+  trained from scratch cannot say words it never saw, so n-gram metrics against unseen wording score every
+  system about zero (measured: CIDEr 0.015 for the true content vs 0.012 for another clip's, English); the
+  paper's "zero-shot" means unseen speakers with an LLM that already knows the vocabulary;
+- ``captions_unseen_phrasing`` of the test clips: the same content in the ``heldout`` phrasing (stream
+  ``target``, i.e. the test references of earlier versions), a second reference set reported in its own
+  table: a robustness test of the wording, and the clue parser's test set;
+- :func:`oracle_caption`: the ``content_oracle`` range row, a fresh ``train``-phrasing caption of the true
+  slots (stream ``oracle``) that is none of the clip's references.
 
 What a caption states (this is the contract the omission metric relies on):
 
@@ -19,7 +30,7 @@ the manifest), so evaluation can tell what each reference commits to.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -40,6 +51,9 @@ UNMARKED = {
 #: captions mention "语速适中" and the like now and then, rarely.
 NORMAL_MENTION_P = 0.25
 TEST_SPLITS = ("test_seen", "test_zeroshot", "test_crossdomain")
+#: Caption set -> the key of its random stream: ``np.random.default_rng([clip_seed, key])``. The keys only need
+#: to differ (7 is the stream every caption used before the sets were separated).
+STREAMS: dict[str, int] = {"target": 7, "reference": 11, "oracle": 17}
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,8 +64,62 @@ def load_phrases() -> dict[str, Any]:
 
 
 def partition_for_split(split: str) -> str:
-    """``heldout`` for the test splits (and ``secap_*``), else ``train``."""
-    return "heldout" if split.startswith("test") or split.startswith("secap") else "train"
+    """``heldout`` for the test splits (and ``secap_*``), else ``train``: the phrasing of a split's *unseen
+    phrasing* set (test) or of its only set (train, valid, pref)."""
+    return "heldout" if is_test_split(split) else "train"
+
+
+def is_test_split(split: str) -> bool:
+    """A split whose captions are references only (never a training target)."""
+    return split.startswith("test") or split.startswith("secap")
+
+
+def stream(clip_seed: int, name: str) -> np.random.Generator:
+    """The clip's random stream for caption set ``name`` (see :data:`STREAMS`)."""
+    if name not in STREAMS:
+        raise ValueError(f"unknown caption stream {name!r}; allowed: {sorted(STREAMS)}")
+    return np.random.default_rng([int(clip_seed), STREAMS[name]])
+
+
+def clip_caption_sets(
+    attributes: Mapping[str, str | None], emotion: str, lang: str, split: str, clip_seed: int, n: int = 4
+) -> dict[str, Any]:
+    """The manifest's caption fields of one clip: ``captions`` and ``caption_slots`` (training targets, or a
+    test clip's main references), plus ``captions_unseen_phrasing`` and ``caption_slots_unseen_phrasing`` for a
+    test clip. Each set from its own stream, so a test clip's main references are drawn independently of any
+    caption that is (or, for a test clip, would have been) a training target."""
+    if not is_test_split(split):
+        caps, slots = compose_captions(attributes, emotion, lang, "train", stream(clip_seed, "target"), n)
+        return {"captions": caps, "caption_slots": slots}
+    caps, slots = compose_captions(attributes, emotion, lang, "train", stream(clip_seed, "reference"), n)
+    unseen, unseen_slots = compose_captions(
+        attributes, emotion, lang, "heldout", stream(clip_seed, "target"), n
+    )
+    return {
+        "captions": caps,
+        "caption_slots": slots,
+        "captions_unseen_phrasing": unseen,
+        "caption_slots_unseen_phrasing": unseen_slots,
+    }
+
+
+def oracle_caption(
+    attributes: Mapping[str, str | None],
+    emotion: str,
+    lang: str,
+    rng: np.random.Generator,
+    exclude: Sequence[str] = (),
+    tries: int = 32,
+) -> str:
+    """A ``train``-phrasing caption of ``attributes`` and ``emotion`` that is not in ``exclude`` (the clip's
+    references), drawn like a reference (same statement contract). If ``tries`` draws all land in ``exclude``
+    (a clip whose content allows only a few wordings), the last draw is returned."""
+    caption = ""
+    for _ in range(max(1, tries)):
+        caption = compose_captions(attributes, emotion, lang, "train", rng, n=1)[0][0]
+        if caption not in exclude:
+            break
+    return caption
 
 
 def _join_en(parts: list[str]) -> str:

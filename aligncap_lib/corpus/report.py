@@ -3,6 +3,7 @@
 - ``agreement_before_verification``: share of first renderings whose measured bin equals the intended bin,
   per slot and per intended bin (the generator's honesty before any re-sampling);
 - ``drop_rate``: per slot and intended bin, share of clips dropped with that slot still disagreeing;
+- ``splits``: per split and language, clips and the voices, families and genders they come from;
 - ``class_balance``: per language and split, counts of emotions and of each slot's bins (``null`` counted);
 - ``emotion_predicts_attribute``: accuracy of the best emotion -> bin rule (majority bin per emotion, fit on
   train, scored on the test splits) next to the majority-bin baseline;
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, SLOT_BINS, SLOTS
+from aligncap_lib.core.manifest import SPLITS
 from aligncap_lib.corpus.opensmile_check import opensmile_agreement
 
 PROBE_FEATURES = (
@@ -99,6 +101,7 @@ def corpus_report(results: Sequence[dict[str, Any]], cfg: Any) -> dict[str, Any]
             }
             for kind in cfg.degradations
         },
+        "splits": split_table(records),
         "class_balance": dict(balance),
         "emotion_predicts_attribute": emotion_predictability(records),
         "opensmile_agreement": opensmile_agreement(
@@ -106,6 +109,24 @@ def corpus_report(results: Sequence[dict[str, Any]], cfg: Any) -> dict[str, Any]
         ),
         "probe_ceiling": probe_ceiling(records),
     }
+
+
+def split_table(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{split: {lang: {clips, voices, families, genders}}}``: clip counts and the speakers behind them
+    (voices and families as {id: clips}, genders as {gender: clips}), in pipeline split order."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    groups = _groups(records)
+    for split in [*SPLITS, *sorted({s for _, s in groups} - set(SPLITS))]:
+        for (lang, s), group in groups.items():
+            if s != split:
+                continue
+            out.setdefault(split, {})[lang] = {
+                "clips": len(group),
+                "voices": dict(sorted(Counter(str(r.get("voice")) for r in group).items())),
+                "families": dict(sorted(Counter(str(r.get("voice_family")) for r in group).items())),
+                "genders": dict(sorted(Counter(str(r.get("gender")) for r in group).items())),
+            }
+    return out
 
 
 def _groups(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:

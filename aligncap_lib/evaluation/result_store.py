@@ -79,10 +79,20 @@ def read_result(path: Path) -> Any:
     )
 
 
-def load_results(stage_dir: Path) -> dict[tuple[str, str], Any]:
-    """(split, lang) -> the stored :class:`aligncap_lib.evaluation.scoring.EvaluationResult` of one stage folder."""
+#: Reference set -> the manifest field that holds it. ``main``: training-phrasing references (test clips) or the
+#: clip's captions (other data); ``unseen_phrasing``: the test clips' held-out-phrasing set
+#: (:mod:`aligncap_lib.corpus.reference_captions`), stored in ``eval/unseen_phrasing/``.
+REFERENCE_SETS: dict[str, str] = {"main": "captions", "unseen_phrasing": "captions_unseen_phrasing"}
+
+
+def load_results(stage_dir: Path, references: str = "main") -> dict[tuple[str, str], Any]:
+    """(split, lang) -> the stored :class:`aligncap_lib.evaluation.scoring.EvaluationResult` of one stage folder,
+    scored against the reference set ``references`` (:data:`REFERENCE_SETS`)."""
+    if references not in REFERENCE_SETS:
+        raise ValueError(f"unknown reference set {references!r}; choose one of {', '.join(REFERENCE_SETS)}")
+    folder = Path(stage_dir) / "eval" if references == "main" else Path(stage_dir) / "eval" / references
     out = {}
-    for path in sorted((stage_dir / "eval").glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         split, lang = path.stem.rsplit("_", 1)
         out[(split, lang)] = read_result(path)
     return out

@@ -4,7 +4,8 @@
 :mod:`aligncap_lib.evaluation.segmentation`; the tokenization name is stored with the result), scores with pycocoevalcap
 (:mod:`aligncap_lib.evaluation.ngram_metrics`), adds sentence similarity with its shuffled baseline
 (:mod:`aligncap_lib.evaluation.similarity`), the slot metrics (:mod:`aligncap_lib.evaluation.hallucination`, through the clue parser)
-and the faithfulness rules (:mod:`aligncap_lib.evaluation.faithfulness`), and bootstrap intervals from per-clip
+the faithfulness rules (:mod:`aligncap_lib.evaluation.faithfulness`) and ``repetition``
+(:mod:`aligncap_lib.evaluation.repetition`), and bootstrap intervals from per-clip
 statistics (:mod:`aligncap_lib.evaluation.bootstrap`). Languages are never pooled: one call scores one language.
 
 Truth for the slot metrics: a manifest record's measured ``attributes`` (synthetic corpus) where given, else
@@ -38,6 +39,7 @@ from aligncap_lib.evaluation.ngram_metrics import (
     spice_score,
     spice_status,
 )
+from aligncap_lib.evaluation.repetition import repeats
 from aligncap_lib.evaluation.segmentation import tokenization_name, tokenize_captions
 from aligncap_lib.evaluation.similarity import default_encoder, pair_similarity, shuffled_similarity
 
@@ -77,6 +79,12 @@ class EvaluationConfig(StageConfig):
     max_tokens_zh: int = 80
     repeat_min: int = 3
     repeat_max_n: int = 4
+    #: Also score every system against the test clips' unseen-phrasing references (``eval/unseen_phrasing/``):
+    #: the second reference set's own table (:mod:`aligncap_lib.corpus.reference_captions`).
+    unseen_phrasing: bool = True
+    #: Held-out splits on which every trained student's speech-vs-text KL is measured (``<split>_kl.json``):
+    #: ``valid`` and the claim split, so KD's claim is read on the clips its captioning claims use.
+    kl_splits: tuple[str, ...] = ("valid", "test_zeroshot")
     #: Splits each trained variant is evaluated on after training (both languages).
     splits: tuple[str, ...] = ("test_zeroshot", "test_seen", "test_crossdomain")
     encoder_threads: int = plumbing_field(1)
@@ -293,6 +301,9 @@ def _slot_metrics(ids, refs_n, hyps_n, lang, records, cfg, metrics, stats, stati
     table = violation_table(
         [hyps_n[i] for i in ids], lang, cfg.thresholds(), transcripts=transcripts, n_clues=n_clues
     )
+    flags = np.asarray([repeats(hyps_n[i], lang) for i in ids], dtype=np.float64)
+    metrics["repetition"] = float(flags.mean()) if len(ids) else 0.0
+    stats["repetition"], statistics["repetition"] = bs.as_mean_stats(flags), bs.mean_statistic
     for rule in (*RULES, "any"):
         key = "faithfulness_violation" if rule == "any" else f"faithfulness_{rule}"
         flags = np.asarray(table[rule], dtype=np.float64)

@@ -30,7 +30,13 @@ SPLIT_ORDER: tuple[str, ...] = ("test_seen", "test_zeroshot", "test_crossdomain"
 LANG_ORDER: tuple[str, ...] = ("en", "zh")
 #: Bar colour by variant kind: baselines grey, the template brown, trained LMs blue (the full system darker),
 #: the control pale red; so a reader sees at once which bars are the floor.
-KIND_COLORS = {"trivial": "#bbbbbb", "template": "#b08050", "lm": "#7fa7cf", "control": "#e8a0a0"}
+KIND_COLORS = {
+    "trivial": "#bbbbbb",
+    "range": "#dddddd",
+    "template": "#b08050",
+    "lm": "#7fa7cf",
+    "control": "#e8a0a0",
+}
 FULL_COLOR = "#1f4e8c"
 #: Per-slot metric families: (key prefix, panel title, colour map). Lower is better for the red/purple ones.
 SLOT_FAMILIES: tuple[tuple[str, str, str], ...] = (

@@ -1,5 +1,5 @@
-"""Stage ``eval`` of the variants that train nothing: ``trivial_random``, ``trivial_majority``,
-``acoustic_template`` and the ``shuffled_speech`` control (the ``no_po`` model fed another clip's speech units
+"""Stage ``eval`` of the variants that train nothing: ``trivial_random``, ``trivial_majority``, the range rows
+``content_oracle`` and ``wrong_content``, ``acoustic_template`` and the ``shuffled_speech`` control (the ``no_po`` model fed another clip's speech units
 of the same language). Output: ``runs/<preset>/models/<variant>/seed<k>/eval/`` with the same ``hyps/``,
 ``eval/`` and ``results.json`` as a trained stage, so the summary reads every variant alike.
 """
@@ -16,6 +16,7 @@ from aligncap_lib.captioner.variants import (
     VARIANTS,
     clip_examples,
     get_variant,
+    range_captions,
     shuffled_units,
     template_caption,
     trivial_captions,
@@ -86,6 +87,8 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) ->
                 hyps = trivial_captions(train, recs, "random", seed)
             elif v.name == "trivial_majority":
                 hyps = trivial_captions(train, recs, "majority", seed)
+            elif v.kind == "range":
+                hyps = range_captions(recs, v.name, seed)
             elif v.name == "acoustic_template":
                 hyps = {r["id"]: template_caption(measured.get(r["id"], {}), lang) for r in recs}
             else:

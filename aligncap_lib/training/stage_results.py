@@ -59,15 +59,15 @@ def stage_results(
 
 
 def valid_kl_per_seed(
-    layout: Any, variant: str, stage: str, seeds: Sequence[int] | None = None
+    layout: Any, variant: str, stage: str, seeds: Sequence[int] | None = None, split: str = "valid"
 ) -> dict[int, dict[str, Any]]:
-    """seed -> the stored ``valid_kl.json`` (``{"ids", "kl"}``) of ``variant``'s ``stage`` (the folder of the
-    variant that owns it), over ``seeds`` (default: every seed folder of the variant, else seed 0); seeds without
-    the file are left out."""
+    """seed -> the stored ``<split>_kl.json`` (``{"ids", "kl"}``: the held-out speech-vs-text KL on ``split``,
+    ``valid`` or the claim split) of ``variant``'s ``stage`` (the folder of the variant that owns it), over
+    ``seeds`` (default: every seed folder of the variant, else seed 0); seeds without the file are left out."""
     owner = get_variant(variant).owner(stage)
     found = {}
     for seed in (seeds_of(layout, variant) or [0]) if seeds is None else seeds:
-        path = layout.model(owner, seed) / stage / "valid_kl.json"
+        path = layout.model(owner, seed) / stage / f"{split}_kl.json"
         if path.is_file():
             found[seed] = json.loads(path.read_text(encoding="utf-8"))
     return found

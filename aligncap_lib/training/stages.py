@@ -34,7 +34,7 @@ from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
 from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
 from aligncap_lib.core.run_layout import publish, read_stage, upstream_record
 from aligncap_lib.evaluation import bootstrap as bs
-from aligncap_lib.evaluation.result_store import save_result
+from aligncap_lib.evaluation.result_store import REFERENCE_SETS, save_result
 from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
 from aligncap_lib.training.kd_regularization import KDConfig, speech_text_kl
 from aligncap_lib.training.kd_trainer import ScheduleConfig, train, training_arguments
@@ -218,28 +218,34 @@ def _train_and_evaluate(
         work / "log.json",
         [{k: h[k] for k in ("step", "ce", "kl", "loss", "learning_rate") if k in h} for h in log],
     )
-    # measured alignment on valid: KL(text view of the frozen base || speech view of this student)
-    valid = [r for r in records if r["split"] == "valid"]
-    valid_ex = clip_examples(
-        valid, v, units=units, measured=measured, captions_per_clip=1, teacher="transcript+clues"
-    )
-    kl = speech_text_kl(model, tok, valid_ex, max_caption_tokens=cap.max_caption_tokens)
-    # per clip, for intervals over seeds (hierarchical bootstrap in results_summary.kl_over_seeds)
-    write_json(work / "valid_kl.json", {"ids": [ex.id for ex in valid_ex], "kl": [float(x) for x in kl]})
-    kl_iv = bs.bootstrap_interval(
-        bs.as_mean_stats(kl),
-        bs.mean_statistic,
-        n_resamples=ev.n_bootstrap,
-        confidence=ev.confidence,
-        seed=ev.bootstrap_seed,
-    )
-    metrics: dict[str, Any] = {
-        "valid_speech_text_kl": {
+    # measured alignment on held-out clips (valid, and the claim split): KL(text view of the frozen base ||
+    # speech view of this student); per clip, for intervals over seeds (results_summary.kl_over_seeds)
+    metrics: dict[str, Any] = {}
+    kls: dict[str, Any] = {}
+    for split in ev.kl_splits:
+        held = [r for r in records if r["split"] == split]
+        if not held:
+            continue
+        held_ex = clip_examples(
+            held, v, units=units, measured=measured, captions_per_clip=1, teacher="transcript+clues"
+        )
+        kl = speech_text_kl(model, tok, held_ex, max_caption_tokens=cap.max_caption_tokens)
+        kls[split] = kl
+        write_json(
+            work / f"{split}_kl.json", {"ids": [ex.id for ex in held_ex], "kl": [float(x) for x in kl]}
+        )
+        kl_iv = bs.bootstrap_interval(
+            bs.as_mean_stats(kl),
+            bs.mean_statistic,
+            n_resamples=ev.n_bootstrap,
+            confidence=ev.confidence,
+            seed=ev.bootstrap_seed,
+        )
+        metrics[f"{split}_speech_text_kl"] = {
             "mean": float(np.mean(kl)),
             "ci95": [kl_iv.low, kl_iv.high],
             "n_clips": len(kl),
         }
-    }
     model.save_pretrained(work / "adapter", safe_serialization=True)
     metrics["evaluation"] = evaluate_model(model, tok, records, v, units, measured, cfgs, work, seed)
     save_model(model.merge_and_unload(), tok, work / "merged")
@@ -256,9 +262,8 @@ def _train_and_evaluate(
         "decoding": cfgs.decoding.settings(),
     }
     write_results(work / "results.json", metrics, config=config)
-    return {
-        "final_ce": log[-1].get("ce") if log else None,
-        "valid_speech_text_kl": round(float(np.mean(kl)), 4),
+    return {"final_ce": log[-1].get("ce") if log else None} | {
+        f"{split}_speech_text_kl": round(float(np.mean(kl)), 4) for split, kl in kls.items()
     }
 
 
@@ -291,20 +296,28 @@ def evaluate_model(
 def score_hyps(
     hyps: dict[str, str], recs: list[dict[str, Any]], lang: str, ev: Any, work: Path, name: str
 ) -> dict[str, Any]:
-    """Score one split x language, store the hyps JSON and the per-clip statistics; returns the metrics."""
+    """Score one split x language against the main references, and against the unseen-phrasing set where the
+    records have one (:data:`REFERENCE_SETS`); store the hyps JSON and the per-clip statistics
+    (``eval/<name>.json``, ``eval/unseen_phrasing/<name>.json``); returns the main metrics."""
 
-    result = evaluate_captions(
-        {r["id"]: r["captions"] for r in recs},
-        hyps,
-        lang,
-        records={r["id"]: r for r in recs},
-        config=ev,
-        intervals=False,
-    )
     write_json(work / "hyps" / f"{name}.json", hyps)
-
-    save_result(result, work / "eval" / f"{name}.json")
-    return {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
+    out: dict[str, Any] = {}
+    for refs_name, field in REFERENCE_SETS.items():
+        if refs_name != "main" and (not ev.unseen_phrasing or not all(field in r for r in recs)):
+            continue
+        result = evaluate_captions(
+            {r["id"]: r[field] for r in recs},
+            hyps,
+            lang,
+            records={r["id"]: r for r in recs},
+            config=ev,
+            intervals=False,
+        )
+        folder = work / "eval" if refs_name == "main" else work / "eval" / refs_name
+        save_result(result, folder / f"{name}.json")
+        if refs_name == "main":
+            out = {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
+    return out
 
 
 def read_log(stage_dir: Path) -> list[dict[str, Any]]:
