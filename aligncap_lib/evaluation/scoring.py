@@ -79,9 +79,14 @@ class EvaluationConfig(StageConfig):
     max_tokens_zh: int = 80
     repeat_min: int = 3
     repeat_max_n: int = 4
-    #: Also score every system against the test clips' unseen-phrasing references (``eval/unseen_phrasing/``):
-    #: the second reference set's own table (:mod:`aligncap_lib.corpus.reference_captions`).
-    unseen_phrasing: bool = True
+    #: Splits on which every system is also scored against the test clips' unseen-phrasing references
+    #: (``eval/unseen_phrasing/``): the second reference set's own table
+    #: (:mod:`aligncap_lib.corpus.reference_captions`). The claim split only: the table shows it, and each extra
+    #: split costs a scoring per system and seed.
+    unseen_phrasing_splits: tuple[str, ...] = ("test_zeroshot",)
+    #: Splits on which an *intermediate* stage (one that PO continues from: ``no_kd``'s SFT, ``no_clues``' KD) is
+    #: evaluated: the claims compare them on the claim split only (its other splits cost about a minute at cpu).
+    intermediate_splits: tuple[str, ...] = ("test_zeroshot",)
     #: Held-out splits on which every trained student's speech-vs-text KL is measured (``<split>_kl.json``):
     #: ``valid`` and the claim split, so KD's claim is read on the clips its captioning claims use.
     kl_splits: tuple[str, ...] = ("valid", "test_zeroshot")

@@ -247,7 +247,10 @@ def _train_and_evaluate(
             "n_clips": len(kl),
         }
     model.save_pretrained(work / "adapter", safe_serialization=True)
-    metrics["evaluation"] = evaluate_model(model, tok, records, v, units, measured, cfgs, work, seed)
+    splits = cfgs.evaluation.splits
+    if stage != v.stages[-1]:  # an intermediate stage (PO continues from it): the claim split only
+        splits = tuple(s for s in splits if s in cfgs.evaluation.intermediate_splits)
+    metrics["evaluation"] = evaluate_model(model, tok, records, v, units, measured, cfgs, work, seed, splits)
     save_model(model.merge_and_unload(), tok, work / "merged")
     config = {
         "captioner": cap.to_dict(),
@@ -277,12 +280,13 @@ def evaluate_model(
     cfgs: StageConfigs,
     work: Path,
     seed: int,
+    splits: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Generate and score ``cfgs.evaluation.splits`` x languages; writes hyps and per-clip statistics under
-    ``work``."""
+    """Generate and score ``splits`` (default ``cfgs.evaluation.splits``) x languages; writes hyps and per-clip
+    statistics under ``work``."""
 
     out: dict[str, Any] = {}
-    for split in cfgs.evaluation.splits:
+    for split in cfgs.evaluation.splits if splits is None else splits:
         for lang in ("en", "zh"):
             recs = [r for r in records if r["split"] == split and r["lang"] == lang]
             if not recs:
@@ -303,7 +307,10 @@ def score_hyps(
     write_json(work / "hyps" / f"{name}.json", hyps)
     out: dict[str, Any] = {}
     for refs_name, field in REFERENCE_SETS.items():
-        if refs_name != "main" and (not ev.unseen_phrasing or not all(field in r for r in recs)):
+        split = str(recs[0]["split"]) if recs else ""
+        if refs_name != "main" and (
+            split not in ev.unseen_phrasing_splits or not all(field in r for r in recs)
+        ):
             continue
         result = evaluate_captions(
             {r["id"]: r[field] for r in recs},
