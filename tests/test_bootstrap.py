@@ -73,3 +73,22 @@ def test_bad_inputs_are_refused():
         bs.bootstrap_interval(bs.as_mean_stats([1.0]), bs.mean_statistic, confidence=1.5)
     with pytest.raises(ValueError, match="same clips"):
         bs.paired_difference(bs.as_mean_stats([1.0, 2.0]), bs.as_mean_stats([1.0]), bs.mean_statistic)
+
+
+def test_cached_draws_equal_fresh_draws() -> None:
+    """The hierarchical and paired intervals read cached draws: the same arrays a fresh generator gives, so a
+    cached interval equals the uncached one bit for bit."""
+    import numpy as np
+
+    from aligncap_lib.evaluation import bootstrap as bs
+
+    rng = np.random.default_rng(0)
+    seeds = rng.integers(0, 3, size=(200, 3))
+    counts = bs._draw_counts(rng, 17, (200, 3))
+    cached_seeds, cached_counts = bs._hierarchical_draws(0, 3, 17, 200, False)
+    assert np.array_equal(seeds, cached_seeds) and np.array_equal(counts, cached_counts)
+    single = bs._hierarchical_draws(5, 1, 17, 200, True)
+    assert not single[0].any()
+    assert np.array_equal(single[1], bs._draw_counts(np.random.default_rng(5), 17, (200, 1)))
+    with pytest.raises(ValueError):
+        cached_counts[0, 0, 0] = 1.0  # read-only: no caller can spoil the next one's draws

@@ -151,3 +151,37 @@ def test_reference_ceiling_scores_each_reference_against_the_others():
     assert len(hyps) == 5 and refs["c1#0"] == ["an angry voice, fast", "fast and angry"]
     ceiling = reference_ceiling(records, "en", config=FAST)
     assert ceiling.metrics["n_clips"] == 5 and ceiling.metrics["bleu_1"] > 0.3
+
+
+def test_cli_reads_either_reference_set_from_the_manifest(tmp_path, capsys):
+    rows = [
+        {"id": i, "audio": f"{i}.wav", "lang": "en", "split": "test_zeroshot", "voice": "v", "text": "t",
+         "emotion": "happy", "attributes": {}, "measurements": {}, "captions": EN_REFS[i],
+         "captions_unseen_phrasing": ["This person seems delighted."]}
+        for i in EN_REFS
+    ]  # fmt: skip
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "hyps.json").write_text(json.dumps(EN_HYPS), encoding="utf-8")
+    base = [
+        "evaluate",
+        "--lang",
+        "en",
+        "--hyps",
+        str(tmp_path / "hyps.json"),
+        "--manifest",
+        str(manifest),
+        "--json",
+    ]
+    outs = {}
+    for refs in ("main", "unseen_phrasing"):
+        assert main([*base, "--no-intervals", "--references", refs]) == 0
+        outs[refs] = json.loads(capsys.readouterr().out)
+    assert outs["main"]["cider"] > outs["unseen_phrasing"]["cider"]
+    assert "repetition" in outs["main"]
+    assert main(["evaluate", "--lang", "en", "--hyps", str(tmp_path / "hyps.json")]) == 2
+    assert "--manifest" in capsys.readouterr().err
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("".join(json.dumps({**r, "captions_unseen_phrasing": []}) + "\n" for r in rows), "utf-8")
+    assert main([*base[:-3], "--manifest", str(plain), "--references", "unseen_phrasing"]) == 2
+    assert "captions_unseen_phrasing" in capsys.readouterr().err

@@ -156,6 +156,17 @@ def test_grid_kl_intervals_and_quality_bar(smoke_run) -> None:
     kl = results_summary.kl_over_seeds(layout, "no_po", "kd", ev)
     assert kl["n_seeds"] == 2 and kl["ci95"][0] <= kl["mean"] <= kl["ci95"][1]
     assert set(kl["per_seed"]) == {0, 1}
+    # the KL on the claim split too, and the unseen-phrasing scores stored apart and summarised apart
+    assert ev.kl_splits == ("valid", "test_zeroshot")
+    kl_test = results_summary.kl_over_seeds(layout, "no_po", "kd", ev, split="test_zeroshot")
+    n_test = sum(r["split"] == "test_zeroshot" for r in layout.records())
+    assert kl_test["n_seeds"] == 2 and kl_test["mean"] != kl["mean"]
+    assert (
+        len(json.loads((trained[("no_po", "kd", 0)] / "test_zeroshot_kl.json").read_text())["kl"]) == n_test
+    )
+    assert (trained[("no_po", "kd", 0)] / "eval" / "unseen_phrasing" / "test_zeroshot_en.json").is_file()
+    unseen = results_summary.build_summary(layout, config=ev, references="unseen_phrasing")["aggregate"]
+    assert set(unseen["no_po"]["test_zeroshot"]["en"]) >= {"cider", "bleu_4", "repetition"}
     rows = results_summary.quality_bar(layout, ev)
     assert len(rows) == 6 and all(isinstance(r["passed"], bool) for r in rows)
     mine = stage_results.stage_results(layout, "no_po", "kd")

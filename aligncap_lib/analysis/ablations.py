@@ -65,8 +65,8 @@ CLAIMS: tuple[tuple[str, tuple[str, str], tuple[str, str], tuple[tuple[str, int]
      (("bleu_4", 1), ("cider", 1), ("factual_hallucination", -1))),
 )  # fmt: skip
 KL_CLAIM = "KD narrows the speech-text gap"
-#: Both sides below this: the verdict is "both near zero" (e.g. BLEU@4 on test_zeroshot, whose references use a
-#: held-out phrasing: about 4e-6 for every trained variant at cpu).
+#: Both sides below this: the verdict is "both near zero" (e.g. BLEU@4 against the unseen-phrasing references:
+#: about 4e-6 for every trained variant at cpu, when those were the only test references).
 NEAR_ZERO = 1e-3
 
 

@@ -21,8 +21,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aligncap_lib.captioner.variants import range_captions, template_caption, trivial_captions
-from aligncap_lib.evaluation.result_store import REFERENCE_SETS
-from aligncap_lib.evaluation.scoring import EvaluationConfig, EvaluationResult, evaluate_captions
+from aligncap_lib.evaluation.scoring import (
+    REFERENCE_SETS,
+    EvaluationConfig,
+    EvaluationResult,
+    evaluate_captions,
+)
 
 #: The rows of :func:`metric_range`, in table order.
 RANGE_TABLE_ROWS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ import numpy as np
 
 from aligncap_lib.evaluation import bootstrap as bs
 from aligncap_lib.evaluation.ngram_metrics import meteor_from_stats
-from aligncap_lib.evaluation.scoring import EvaluationResult, _bleu_order
+from aligncap_lib.evaluation.scoring import REFERENCE_SETS, EvaluationResult, _bleu_order
 
 
 def _statistic_names() -> dict[str, Any]:
@@ -79,15 +79,10 @@ def read_result(path: Path) -> Any:
     )
 
 
-#: Reference set -> the manifest field that holds it. ``main``: training-phrasing references (test clips) or the
-#: clip's captions (other data); ``unseen_phrasing``: the test clips' held-out-phrasing set
-#: (:mod:`aligncap_lib.corpus.reference_captions`), stored in ``eval/unseen_phrasing/``.
-REFERENCE_SETS: dict[str, str] = {"main": "captions", "unseen_phrasing": "captions_unseen_phrasing"}
-
-
 def load_results(stage_dir: Path, references: str = "main") -> dict[tuple[str, str], Any]:
     """(split, lang) -> the stored :class:`aligncap_lib.evaluation.scoring.EvaluationResult` of one stage folder,
-    scored against the reference set ``references`` (:data:`REFERENCE_SETS`)."""
+    scored against the reference set ``references`` (:data:`aligncap_lib.evaluation.scoring.REFERENCE_SETS`; a
+    set other than ``main`` is stored in ``eval/<set>/``)."""
     if references not in REFERENCE_SETS:
         raise ValueError(f"unknown reference set {references!r}; choose one of {', '.join(REFERENCE_SETS)}")
     folder = Path(stage_dir) / "eval" if references == "main" else Path(stage_dir) / "eval" / references

@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,6 +56,12 @@ CAPTION_KEYS: tuple[str, ...] = (
     "cider",
     "spice",
 )
+
+
+#: Reference set -> the manifest field that holds it. ``main``: the training-phrasing references of a test clip
+#: (the clip's captions on other data); ``unseen_phrasing``: the test clips' held-out-phrasing set
+#: (:mod:`aligncap_lib.corpus.reference_captions`).
+REFERENCE_SETS: dict[str, str] = {"main": "captions", "unseen_phrasing": "captions_unseen_phrasing"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,10 +349,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lang", choices=LANGS, required=True, help="language of the captions (never pooled)"
     )
-    parser.add_argument("--refs", type=Path, required=True, help="JSON: id -> reference caption or list")
+    parser.add_argument(
+        "--refs",
+        type=Path,
+        help="JSON: id -> reference caption or list (default: the manifest's reference set, see --references)",
+    )
     parser.add_argument("--hyps", type=Path, required=True, help="JSON: id -> generated caption")
     parser.add_argument(
         "--manifest", type=Path, help="corpus manifest.jsonl: split, emotion, transcript, attributes"
+    )
+    parser.add_argument(
+        "--references",
+        choices=tuple(REFERENCE_SETS),
+        default="main",
+        help="without --refs: the manifest's main references (`captions`: training phrasing on test clips) or "
+        "the test clips' unseen-phrasing set (`captions_unseen_phrasing`)",
     )
     parser.add_argument("--json", action="store_true", help="print one flat JSON object")
     parser.add_argument("--no-intervals", action="store_true", help="skip the bootstrap intervals")
@@ -362,15 +379,40 @@ def _read_json_map(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def manifest_references(
+    records: Mapping[str, Mapping[str, Any]], ids: Iterable[str], references: str = "main"
+) -> dict[str, list[str]]:
+    """id -> the reference set ``references`` (``main``: ``captions``; ``unseen_phrasing``:
+    ``captions_unseen_phrasing``) of each of ``ids`` from manifest records; an id missing from the manifest or
+    without that set is an error naming it."""
+    field = REFERENCE_SETS.get(references)
+    if field is None:
+        raise ValueError(f"unknown reference set {references!r}; choose one of {', '.join(REFERENCE_SETS)}")
+    ids = list(ids)
+    missing = [i for i in ids if i not in records or not records[i].get(field)]
+    if missing:
+        more = f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""
+        raise ValueError(
+            f"{len(missing)} id(s) have no {field!r} in the manifest: {', '.join(missing[:10])}{more}"
+        )
+    return {i: list(records[i][field]) for i in ids}
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        refs, hyps = _read_json_map(args.refs, "--refs"), _read_json_map(args.hyps, "--hyps")
+        hyps = _read_json_map(args.hyps, "--hyps")
         records = None
         if args.manifest:
             rows, bad = read_manifest(args.manifest, required=("id",))
             for line in bad:  # a bad line is skipped and named, the rest is scored
                 print(f"aligncap evaluate: skipped {line}", file=sys.stderr)
             records = {str(r["id"]): r for r in rows}
+        if args.refs is not None:
+            refs = _read_json_map(args.refs, "--refs")
+        elif records is None:
+            raise ValueError("give --refs, or --manifest to read the references from it")
+        else:
+            refs = manifest_references(records, hyps, args.references)
         result = evaluate_captions(refs, hyps, args.lang, records=records, intervals=not args.no_intervals)
     except ValueError as exc:
         print(f"aligncap evaluate: error: {exc}", file=sys.stderr)

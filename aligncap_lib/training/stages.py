@@ -34,8 +34,8 @@ from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
 from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
 from aligncap_lib.core.run_layout import publish, read_stage, upstream_record
 from aligncap_lib.evaluation import bootstrap as bs
-from aligncap_lib.evaluation.result_store import REFERENCE_SETS, save_result
-from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
+from aligncap_lib.evaluation.result_store import save_result
+from aligncap_lib.evaluation.scoring import REFERENCE_SETS, EvaluationConfig, evaluate_captions
 from aligncap_lib.training.kd_regularization import KDConfig, speech_text_kl
 from aligncap_lib.training.kd_trainer import ScheduleConfig, train, training_arguments
 from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
