@@ -26,15 +26,10 @@ from aligncap_lib.evaluation.scoring import (
     EvaluationConfig,
     EvaluationResult,
     evaluate_captions,
+    manifest_references,
+    reference_sets_of,
 )
 
-#: The rows of :func:`metric_range`, in table order.
-RANGE_TABLE_ROWS: tuple[str, ...] = (
-    "content_oracle",
-    "wrong_content",
-    "acoustic_template",
-    "trivial_majority",
-)
 #: The metrics of the range table (each with its interval).
 RANGE_METRICS: tuple[str, ...] = ("bleu_4", "meteor", "rouge_l", "cider", "similarity", "slot_accuracy")
 
@@ -46,7 +41,8 @@ def row_captions(
     lang: str,
     seed: int = 0,
 ) -> dict[str, dict[str, str]]:
-    """row -> id -> caption for :data:`RANGE_TABLE_ROWS` (``records``: one split of one language)."""
+    """row -> id -> caption for the rows of the module docstring, in table order (``records``: one split of one
+    language)."""
     return {
         "content_oracle": range_captions(records, "content_oracle", seed),
         "wrong_content": range_captions(records, "wrong_content", seed),
@@ -74,16 +70,13 @@ def metric_range(
     train = [r for r in records if r["split"] == "train"]
     rows = row_captions(recs, train, measured, lang, seed)
     by_id = {r["id"]: r for r in recs}
-    out: dict[str, dict[str, EvaluationResult]] = {}
-    for row, hyps in rows.items():
-        for refs_name, field in REFERENCE_SETS.items():
-            if not all(field in r for r in recs):
-                continue
-            refs = {i: r[field] for i, r in by_id.items()}
-            out.setdefault(row, {})[refs_name] = evaluate_captions(
-                refs, hyps, lang, records=by_id, config=config
-            )
-    return out
+    refs = {name: manifest_references(by_id, by_id, name) for name in reference_sets_of(recs)}
+    return {
+        row: {
+            name: evaluate_captions(r, hyps, lang, records=by_id, config=config) for name, r in refs.items()
+        }
+        for row, hyps in rows.items()
+    }
 
 
 def range_table(results: Mapping[str, Mapping[str, EvaluationResult]]) -> list[dict[str, Any]]:

@@ -160,12 +160,10 @@ def generate_captions(
     out: dict[str, str] = {}
     exempt = punctuation_ids(tokenizer) if settings.get("no_repeat_ngram_size") else []
     # one language per batch: the anti-repetition settings are per language
-    batches = [
-        chunk
-        for lang in dict.fromkeys(ex.lang for ex in examples)
-        for group in [[ex for ex in examples if ex.lang == lang]]
-        for chunk in (group[i : i + batch_size] for i in range(0, len(group), batch_size))
-    ]
+    batches = []
+    for lang in dict.fromkeys(ex.lang for ex in examples):
+        group = [ex for ex in examples if ex.lang == lang]
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
     try:
         with torch.random.fork_rng():
             torch.manual_seed(seed)

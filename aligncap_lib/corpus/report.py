@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, SLOT_BINS, SLOTS
-from aligncap_lib.core.manifest import SPLITS
 from aligncap_lib.corpus.opensmile_check import opensmile_agreement
 
 PROBE_FEATURES = (
@@ -113,19 +112,15 @@ def corpus_report(results: Sequence[dict[str, Any]], cfg: Any) -> dict[str, Any]
 
 def split_table(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """``{split: {lang: {clips, voices, families, genders}}}``: clip counts and the speakers behind them
-    (voices and families as {id: clips}, genders as {gender: clips}), in pipeline split order."""
+    (voices and families as {id: clips}, genders as {gender: clips})."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    groups = _groups(records)
-    for split in [*SPLITS, *sorted({s for _, s in groups} - set(SPLITS))]:
-        for (lang, s), group in groups.items():
-            if s != split:
-                continue
-            out.setdefault(split, {})[lang] = {
-                "clips": len(group),
-                "voices": dict(sorted(Counter(str(r.get("voice")) for r in group).items())),
-                "families": dict(sorted(Counter(str(r.get("voice_family")) for r in group).items())),
-                "genders": dict(sorted(Counter(str(r.get("gender")) for r in group).items())),
-            }
+    for (lang, split), group in _groups(records).items():
+        out.setdefault(split, {})[lang] = {
+            "clips": len(group),
+            "voices": dict(sorted(Counter(str(r.get("voice")) for r in group).items())),
+            "families": dict(sorted(Counter(str(r.get("voice_family")) for r in group).items())),
+            "genders": dict(sorted(Counter(str(r.get("gender")) for r in group).items())),
+        }
     return out
 
 

@@ -79,13 +79,20 @@ def read_result(path: Path) -> Any:
     )
 
 
-def load_results(stage_dir: Path, references: str = "main") -> dict[tuple[str, str], Any]:
-    """(split, lang) -> the stored :class:`aligncap_lib.evaluation.scoring.EvaluationResult` of one stage folder,
-    scored against the reference set ``references`` (:data:`aligncap_lib.evaluation.scoring.REFERENCE_SETS`; a
-    set other than ``main`` is stored in ``eval/<set>/``)."""
+def result_path(stage_dir: Path, name: str, references: str = "main") -> Path:
+    """Where a stage folder stores the result ``name`` (``<split>_<lang>``) scored against ``references``:
+    ``eval/<name>.json`` for the main set, ``eval/<set>/<name>.json`` for another
+    (:data:`aligncap_lib.evaluation.scoring.REFERENCE_SETS`)."""
     if references not in REFERENCE_SETS:
         raise ValueError(f"unknown reference set {references!r}; choose one of {', '.join(REFERENCE_SETS)}")
-    folder = Path(stage_dir) / "eval" if references == "main" else Path(stage_dir) / "eval" / references
+    folder = Path(stage_dir) / "eval"
+    return (folder if references == "main" else folder / references) / f"{name}.json"
+
+
+def load_results(stage_dir: Path, references: str = "main") -> dict[tuple[str, str], Any]:
+    """(split, lang) -> the stored :class:`aligncap_lib.evaluation.scoring.EvaluationResult` of one stage folder,
+    scored against the reference set ``references`` (stored where :func:`result_path` puts it)."""
+    folder = result_path(stage_dir, "_", references).parent
     out = {}
     for path in sorted(folder.glob("*.json")):
         split, lang = path.stem.rsplit("_", 1)

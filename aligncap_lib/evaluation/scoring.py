@@ -379,6 +379,12 @@ def _read_json_map(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def reference_sets_of(records: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The names of :data:`REFERENCE_SETS` that every one of ``records`` carries (non-empty), in table order."""
+    recs = list(records)
+    return tuple(name for name, field in REFERENCE_SETS.items() if all(r.get(field) for r in recs))
+
+
 def manifest_references(
     records: Mapping[str, Mapping[str, Any]], ids: Iterable[str], references: str = "main"
 ) -> dict[str, list[str]]:

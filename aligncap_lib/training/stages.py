@@ -34,8 +34,13 @@ from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
 from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
 from aligncap_lib.core.run_layout import publish, read_stage, upstream_record
 from aligncap_lib.evaluation import bootstrap as bs
-from aligncap_lib.evaluation.result_store import save_result
-from aligncap_lib.evaluation.scoring import REFERENCE_SETS, EvaluationConfig, evaluate_captions
+from aligncap_lib.evaluation.result_store import result_path, save_result
+from aligncap_lib.evaluation.scoring import (
+    EvaluationConfig,
+    evaluate_captions,
+    manifest_references,
+    reference_sets_of,
+)
 from aligncap_lib.training.kd_regularization import KDConfig, speech_text_kl
 from aligncap_lib.training.kd_trainer import ScheduleConfig, train, training_arguments
 from aligncap_lib.training.text_teacher import TeacherConfig, ensure_teacher
@@ -221,7 +226,6 @@ def _train_and_evaluate(
     # measured alignment on held-out clips (valid, and the claim split): KL(text view of the frozen base ||
     # speech view of this student); per clip, for intervals over seeds (results_summary.kl_over_seeds)
     metrics: dict[str, Any] = {}
-    kls: dict[str, Any] = {}
     for split in ev.kl_splits:
         held = [r for r in records if r["split"] == split]
         if not held:
@@ -230,7 +234,6 @@ def _train_and_evaluate(
             held, v, units=units, measured=measured, captions_per_clip=1, teacher="transcript+clues"
         )
         kl = speech_text_kl(model, tok, held_ex, max_caption_tokens=cap.max_caption_tokens)
-        kls[split] = kl
         write_json(
             work / f"{split}_kl.json", {"ids": [ex.id for ex in held_ex], "kl": [float(x) for x in kl]}
         )
@@ -266,7 +269,7 @@ def _train_and_evaluate(
     }
     write_results(work / "results.json", metrics, config=config)
     return {"final_ce": log[-1].get("ce") if log else None} | {
-        f"{split}_speech_text_kl": round(float(np.mean(kl)), 4) for split, kl in kls.items()
+        key: round(m["mean"], 4) for key, m in metrics.items() if key.endswith("_speech_text_kl")
     }
 
 
@@ -301,27 +304,18 @@ def score_hyps(
     hyps: dict[str, str], recs: list[dict[str, Any]], lang: str, ev: Any, work: Path, name: str
 ) -> dict[str, Any]:
     """Score one split x language against the main references, and against the unseen-phrasing set where the
-    records have one (:data:`REFERENCE_SETS`); store the hyps JSON and the per-clip statistics
-    (``eval/<name>.json``, ``eval/unseen_phrasing/<name>.json``); returns the main metrics."""
+    records have one and the split is in ``ev.unseen_phrasing_splits``; store the hyps JSON and the per-clip
+    statistics (:func:`aligncap_lib.evaluation.result_store.result_path`); returns the main metrics."""
 
     write_json(work / "hyps" / f"{name}.json", hyps)
+    by_id = {r["id"]: r for r in recs}
+    split = str(recs[0]["split"]) if recs else ""
+    extra = [s for s in reference_sets_of(recs) if s != "main" and split in ev.unseen_phrasing_splits]
     out: dict[str, Any] = {}
-    for refs_name, field in REFERENCE_SETS.items():
-        split = str(recs[0]["split"]) if recs else ""
-        if refs_name != "main" and (
-            split not in ev.unseen_phrasing_splits or not all(field in r for r in recs)
-        ):
-            continue
-        result = evaluate_captions(
-            {r["id"]: r[field] for r in recs},
-            hyps,
-            lang,
-            records={r["id"]: r for r in recs},
-            config=ev,
-            intervals=False,
-        )
-        folder = work / "eval" if refs_name == "main" else work / "eval" / refs_name
-        save_result(result, folder / f"{name}.json")
+    for refs_name in ("main", *extra):
+        refs = manifest_references(by_id, by_id, refs_name)
+        result = evaluate_captions(refs, hyps, lang, records=by_id, config=ev, intervals=False)
+        save_result(result, result_path(work, name, refs_name))
         if refs_name == "main":
             out = {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}
     return out
