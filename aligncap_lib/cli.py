@@ -35,6 +35,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "aligncap_lib.preference.po_regularization",
         "sample candidates, judge them and build preference pairs",
     ),
+    "extras": (
+        "aligncap_lib.analysis.extras",
+        "the sweeps beyond the default run: KD weight, data size, oracle-truth judge, preference-set size",
+    ),
     "caption": ("aligncap_lib.export.inference", "caption your own audio files with an exported model"),
     "export": (
         "aligncap_lib.export.exporter",

@@ -87,12 +87,12 @@ def kd_features(layout: Any, variant: str, seed: int) -> tuple[Any, Any, list[di
     base, tok = load_model(layout.teacher / "model")
     vocab = inputs.unit_vocabulary(layout)
     units = inputs.unit_texts(layout, records)
-    measured = inputs.acoustic_clues(records)
+    measured = inputs.deployment_clues(records)
     model = attach_lora(base, unit_token_ids(tok, vocab), dataclasses.replace(configs.lora, dropout=0.0))
     train = [r for r in records if r["split"] == "train"]
     examples = clip_examples(train, v, units=units, measured=measured,
                              captions_per_clip=configs.schedule.captions_per_clip, teacher=v.teacher,
-                             student_clue_order=configs.schedule.train_clue_order)  # fmt: skip
+                             clue_dropout=configs.schedule.clue_dropout, seed=seed)  # fmt: skip
     feats = [encode_example(tok, ex, input_view="speech", teacher_view="text",
                             max_caption_tokens=cap.max_caption_tokens) for ex in examples]  # fmt: skip
     return model, tok, feats
@@ -121,7 +121,7 @@ def swapped_pairs(layout: Any, variant: str) -> list[dict[str, str]]:
 
     records = [r for r in layout.records() if r["split"] == "train"]
     units = inputs.unit_texts(layout, records)
-    measured = inputs.acoustic_clues(records)
+    measured = inputs.deployment_clues(records)
     examples = clip_examples(records, get_variant(variant), units=units, measured=measured, captions_per_clip=1,
                              teacher=None)  # fmt: skip
     pairs = []

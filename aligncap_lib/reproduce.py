@@ -192,8 +192,11 @@ def reproduce(
     timeout: int | None = None,
     kernel: str = KERNEL,
     directory: Path | None = None,
+    extras: bool = False,
 ) -> dict[str, float]:
-    """Run the selected notebooks in order; returns and writes ``{notebook: seconds}``."""
+    """Run the selected notebooks in order; returns and writes ``{notebook: seconds}``. ``extras``: then the
+    extras (:mod:`aligncap_lib.analysis.extras`, outside the timed budget: their seconds go to ``extras.json``)
+    and their figures."""
     name = resolve_preset(preset)
     layout = RunLayout.for_preset(name)
     chosen = select(only, directory)
@@ -220,7 +223,24 @@ def reproduce(
                 )
     write_json(timings_path, dict(sorted(timings.items())), digits=1)
     print(f"done: {len(chosen)} notebook(s) in {total:.1f} s; timings in {timings_path}")
+    if extras:
+        run_extras_step(layout)
     return timings
+
+
+def run_extras_step(layout: RunLayout) -> Path:
+    """The extras of the reproduction in this process (threads set on purpose), then their figures."""
+    from aligncap_lib.analysis.extras import EXTRAS_FIGURES, ExtrasConfig, write_extras
+    from aligncap_lib.core.reproducibility import configure_threads
+    from aligncap_lib.figures.paper_figures import render_all
+
+    configure_threads()
+    start = time.perf_counter()
+    print("extras ...", end="", flush=True)
+    path = write_extras(layout, ExtrasConfig.for_preset(layout.preset), seconds_from=start)
+    print(f" {time.perf_counter() - start:.1f} s; {path}", flush=True)
+    render_all(layout.results, layout, only=EXTRAS_FIGURES)
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -235,6 +255,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the cleaned executed notebooks back to notebooks/ (use with --preset smoke)",
     )
+    parser.add_argument(
+        "--extras",
+        action="store_true",
+        help="then run the extras (KD-weight and data-size sweeps, oracle-truth judge, preference-set size; "
+        "about 30 min at cpu, outside the 60-minute budget) and draw their figures",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
             commit_outputs=args.commit_outputs,
             timeout=args.timeout,
             kernel=args.kernel,
+            extras=args.extras,
         )
     except (NotebookFailed, ValueError) as exc:
         print(f"\nFAILED {exc}", file=sys.stderr)

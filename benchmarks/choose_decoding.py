@@ -59,7 +59,7 @@ def main() -> None:
     layout = RunLayout.for_preset(args.preset, args.work)
     records = layout.records()
     valid = [r for r in records if r["split"] == "valid"]
-    units, measured = inputs.unit_texts(layout, records), inputs.acoustic_clues(records)
+    units, measured = inputs.unit_texts(layout, records), inputs.deployment_clues(records)
     ev = EvaluationConfig(meteor=False, similarity=False)
     base = DecodingConfig.for_preset(args.preset)
     rows: dict[tuple[str, float, int], list[dict[str, float]]] = {}

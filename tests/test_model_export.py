@@ -72,7 +72,7 @@ def test_exported_model_reproduces_the_evaluation_captions(smoke_model, exported
 
     m = smoke_model
     units = inputs.unit_texts(m.layout, m.records)
-    measured = inputs.acoustic_clues(m.records)
+    measured = inputs.deployment_clues(m.records)
     for lang in ("en", "zh"):
         recs = _test_clips(m, lang)
         ex = clip_examples(recs, get_variant("no_po"), units=units, measured=measured, captions_per_clip=1,

@@ -95,7 +95,7 @@ def test_probe_figure_has_a_row_per_slot_with_an_accuracy_in_slot_order():
 def test_kl_figure_pairs_kd_with_sft_per_student_input_and_colours_by_stage():
     kl = {
         "baseline_sft (sft)": {"mean": 0.3, "ci95": [0.2, 0.4], "per_seed": {"0": 0.25, "1": 0.35}},
-        "no_kd (sft)": {"mean": 0.2, "ci95": [0.15, 0.25], "per_seed": {"0": 0.2}},
+        "analyzer_clues (sft)": {"mean": 0.2, "ci95": [0.15, 0.25], "per_seed": {"0": 0.2}},
         "no_po (kd)": {"mean": 0.1, "ci95": [0.05, 0.15], "per_seed": {"0": 0.1}},
         "no_clues (kd)": {"mean": 0.15, "ci95": [0.1, 0.2]},
         "broken (kd)": {"mean": None},
@@ -103,11 +103,11 @@ def test_kl_figure_pairs_kd_with_sft_per_student_input_and_colours_by_stage():
     fig = claim_figures.speech_text_kl(kl)
     ax = fig.axes[0]
     labels = [t.get_text().split("  ")[0] for t in ax.get_yticklabels()]
-    assert labels == ["no_po (kd)", "no_kd (sft)", "no_clues (kd)", "baseline_sft (sft)"]
+    assert labels == ["analyzer_clues (sft)", "no_clues (kd)", "no_po (kd)", "baseline_sft (sft)"]
     colors = [to_hex(p.get_facecolor()) for p in ax.patches]
-    # "no_kd (sft)" contains "kd" but is the SFT-only bar
-    assert colors == [claim_figures.KD_COLOR, claim_figures.NO_KD_COLOR] * 2
-    assert [p.get_width() for p in ax.patches] == pytest.approx([0.1, 0.2, 0.15, 0.3])
+    assert colors == [claim_figures.NO_KD_COLOR, claim_figures.KD_COLOR, claim_figures.KD_COLOR,
+                      claim_figures.NO_KD_COLOR]  # fmt: skip
+    assert [p.get_width() for p in ax.patches] == pytest.approx([0.2, 0.15, 0.1, 0.3])
     assert "nothing to show" in _title(claim_figures.speech_text_kl({}))
 
 

@@ -26,6 +26,7 @@ from tests.fixtures_pipeline import copy_pipeline, smoke_pipeline, test_configs 
 class _Score:
     score: float
     breakdown: dict[str, float]
+    contradicted: tuple[str, ...] = ()
 
 
 class _LengthJudge:
@@ -63,6 +64,60 @@ def test_pairs_take_best_and_worst_above_the_margin() -> None:
         build_pairs(prompts, {"a": ["x", "y"]}, {"a": [_Score(1.0, {})]}, margin=0.0)
 
 
+def test_contradiction_pairs_take_every_factual_difference_above_the_margin() -> None:
+    """``pairing="contradiction"``: all candidate pairs above the margin whose contradicted slots differ (chosen =
+    the higher score); equal texts, pairs below the margin and pairs wrong on the same slots are left out."""
+    prompts = {"a": "pa"}
+    candidates = {"a": ["right", "wrong emotion", "wrong pitch", "also wrong emotion", "right"]}
+    scores = {"a": [_Score(0.9, {"factuality": 1.0}), _Score(0.5, {"factuality": 0.5}, ("emotion",)),
+                    _Score(0.65, {"factuality": 0.6}, ("pitch_level",)),
+                    _Score(0.3, {"factuality": 0.2}, ("emotion",)), _Score(0.9, {"factuality": 1.0})]}  # fmt: skip
+    pairs, stats = build_pairs(prompts, candidates, scores, margin=0.1, pairing="contradiction")
+    got = {(p["chosen"], p["rejected"]) for p in pairs}
+    assert got == {("right", "wrong pitch"), ("right", "wrong emotion"), ("right", "also wrong emotion"),
+                   ("wrong pitch", "wrong emotion"), ("wrong pitch", "also wrong emotion")}  # fmt: skip
+    assert stats["pairs"] == 5 and stats["clips_with_pairs"] == 1 and stats["pairing"] == "contradiction"
+    assert all(p["rejected_contradicted"] != p["chosen_contradicted"] for p in pairs)
+    best_worst, _ = build_pairs(prompts, candidates, scores, margin=0.1)
+    assert [(p["chosen"], p["rejected"]) for p in best_worst] == [("right", "also wrong emotion")]
+    with pytest.raises(ValueError, match="pairing"):
+        build_pairs(prompts, candidates, scores, margin=0.1, pairing="all")
+
+
+def test_the_rubric_names_the_contradicted_slots() -> None:
+    from aligncap_lib.preference.judges import ClipContext, RubricJudge
+
+    ctx = ClipContext(id="a", lang="en", measured={"emotion": "happy", "pitch_level": "high"}, references=())
+    right, wrong = RubricJudge().score_many([("The speaker sounds happy with a high pitch.", ctx),
+                                             ("The speaker sounds sad with a high pitch.", ctx)])  # fmt: skip
+    assert right.contradicted == () and wrong.contradicted == ("emotion",) and right.score > wrong.score
+
+
+def test_the_judge_reads_the_deployment_analyzer_never_the_truth(po_run) -> None:
+    """The judge's clues are what ``aligncap caption`` measures (speaking rate blind); the corpus truth only with
+    ``judge_clues="truth"`` (the extras' upper bound)."""
+    from aligncap_lib.captioner.inputs import deployment_clues
+    from aligncap_lib.preference.po_regularization import judge_clues, pref_examples
+
+    layout, _configs, po = po_run
+    records = layout.records()
+    deployed = deployment_clues(records)
+    examples, contexts = pref_examples(layout, "aligncap_full", po)
+    assert examples and all(dict(contexts[ex.id].measured) == deployed[ex.id] for ex in examples)
+    assert all(ex.student_clues is None for ex in examples)  # the KD student hears speech only
+    truth = judge_clues(records, "truth")
+    pref = [r for r in records if r["split"] == "pref"]
+    assert any(truth[r["id"]] != deployed[r["id"]] for r in pref)  # the analyzer is not the label function
+    assert all(truth[r["id"]]["emotion"] == r["emotion"] for r in pref)
+    _, by_truth = pref_examples(layout, "aligncap_full", dataclasses.replace(po, judge_clues="truth"))
+    assert all(dict(by_truth[ex.id].measured) == truth[ex.id] for ex in examples)
+    # the rate is read blind: a clip's transcript syllable rate does not move its clues (train clips keep theirs:
+    # they calibrate the blind rate)
+    moved = [r if r["split"] == "train" else dict(r, measurements={**r["measurements"], "syllables_per_s": 99.0})
+             for r in records]  # fmt: skip
+    assert deployment_clues(moved) == deployed
+
+
 def test_subsample_is_seeded_ordered_and_nonempty() -> None:
     pairs = [{"id": str(i)} for i in range(40)]
     quarter = subsample_pairs(pairs, 0.25, seed=3)
@@ -74,7 +129,7 @@ def test_subsample_is_seeded_ordered_and_nonempty() -> None:
 
 def test_po_starts_where_the_variant_table_says() -> None:
     assert start_stage("aligncap_full") == ("no_po", "kd")
-    assert start_stage("no_kd") == ("no_kd", "sft")
+    assert start_stage("no_kd") == ("baseline_sft", "sft")  # no_kd's SFT is baseline_sft's
     assert start_stage("no_clues") == ("no_clues", "kd")
     with pytest.raises(ValueError, match="no PO stage"):
         start_stage("baseline_sft")

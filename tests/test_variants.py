@@ -42,18 +42,23 @@ def test_table_matches_the_issue() -> None:
         "wrong_content",
         "acoustic_template",
         "baseline_sft",
-        "no_kd",
-        "no_clues",
         "no_po",
         "aligncap_full",
+        "no_kd",
+        "no_clues",
         "shuffled_speech",
+        "analyzer_clues",
     ]
     assert VARIANTS["no_po"].stages == ("kd",) and VARIANTS["aligncap_full"].stages == ("kd", "po")
     assert VARIANTS["aligncap_full"].owner("kd") == "no_po"  # shared, trained once
     assert VARIANTS["aligncap_full"].owner("po") == "aligncap_full"
-    assert VARIANTS["no_kd"].teacher is None and VARIANTS["no_kd"].student_clues
-    assert VARIANTS["no_clues"].teacher == "transcript" and not VARIANTS["no_clues"].student_clues
-    assert VARIANTS["shuffled_speech"].evaluates == "no_po"
+    assert VARIANTS["no_kd"].owner("sft") == "baseline_sft" and VARIANTS["no_kd"].teacher is None
+    assert VARIANTS["no_clues"].teacher == "transcript"
+    assert VARIANTS["no_po"].teacher == VARIANTS["aligncap_full"].teacher == "transcript+clues"
+    # the student hears speech: only the extension reads (analyzer) clues
+    assert [n for n, v in VARIANTS.items() if v.student_clues] == ["analyzer_clues"]
+    assert VARIANTS["analyzer_clues"].role == "extension"
+    assert VARIANTS["shuffled_speech"].evaluates == ("aligncap_full", "po")
     with pytest.raises(ValueError, match="unknown variant"):
         get_variant("full")
     with pytest.raises(ValueError, match="no stage"):
@@ -67,41 +72,66 @@ def test_examples_carry_the_inputs_of_their_variant() -> None:
     full = clip_examples(recs, VARIANTS["no_po"], units=units, measured=measured, captions_per_clip=2)
     assert len(full) == sum(min(2, len(r["captions"])) for r in recs)
     first = full[0]
-    assert first.student_clues == {"pitch_level": "high"} and first.units == "<su_0>"
+    assert first.student_clues is None and first.units == "<su_0>"
     assert first.teacher_clues == parse_caption(first.caption, "en").slots  # clues of that very caption
     no_clues = clip_examples(recs, VARIANTS["no_clues"], units=units, measured=measured, captions_per_clip=1)
     assert all(e.student_clues is None and e.teacher_clues is None for e in no_clues)
     logged = clip_examples(
         recs,
-        VARIANTS["no_kd"],
+        VARIANTS["baseline_sft"],
         units=units,
         measured=measured,
         captions_per_clip=1,
         teacher="transcript+clues",
     )
-    assert logged[0].teacher_clues and logged[0].student_clues
+    assert logged[0].teacher_clues and logged[0].student_clues is None
+    ext = clip_examples(recs, VARIANTS["analyzer_clues"], units=units, measured=measured, captions_per_clip=1)
+    assert all(e.student_clues == {"pitch_level": "high"} for e in ext)
+    with pytest.raises(ValueError, match="teacher input"):
+        clip_examples(
+            recs, VARIANTS["no_po"], units=units, measured=measured, captions_per_clip=1, teacher="x"
+        )
 
 
-def test_student_clue_order_follows_the_caption_only_when_asked() -> None:
-    """``student_clue_order="caption"``: the measured clues the caption states come first, in its reading order,
-    the rest after in slot order; values are the measured ones (not the caption's); "slot" keeps slot order."""
-    recs = [{"id": "a", "lang": "en", "text": "t", "captions": ["With a fast pace and a loud voice, the speaker "
-             "expresses anger.", "A sad voice with a low pitch."]}]  # fmt: skip
-    measured = {"a": {"pitch_level": "high", "rate": "fast", "loudness": "normal", "emotion": "angry"}}
-    args = {"units": {}, "measured": measured, "captions_per_clip": 2}
-    slot = clip_examples(recs, VARIANTS["no_po"], **args)
-    assert [list(e.student_clues or {}) for e in slot] == [list(measured["a"])] * 2
-    by_caption = clip_examples(recs, VARIANTS["no_po"], student_clue_order="caption", **args)
-    assert [list(e.student_clues or {}) for e in by_caption] == [
-        ["rate", "loudness", "emotion", "pitch_level"],
-        ["emotion", "pitch_level", "rate", "loudness"],
+@pytest.mark.parametrize("variant", [n for n, v in VARIANTS.items() if v.kind == "lm"])
+def test_the_student_never_reads_the_captions_clues(variant: str) -> None:
+    """Privileged information: the caption's clues go to the teacher only. The student prompt of every trained
+    variant, at training and at evaluation, holds no clue word the caption states unless the analyzer measured it
+    (the analyzer's value here disagrees with every caption clue, so a leak shows as the caption's word)."""
+    from aligncap_lib.captioner.prompts import example_prompt
+    from aligncap_lib.clues.emotion_clues import PROMPT_WORDS
+
+    recs = [{"id": "a", "lang": "en", "text": "hello there", "captions": [
+        "With a fast pace and a loud voice, the speaker expresses anger.", "A sad voice with a low pitch."]}]  # fmt: skip
+    measured = {"a": {"pitch_level": "high", "rate": "slow", "loudness": "soft", "emotion": "happy"}}
+    for captions_per_clip, dropout in ((2, 0.0), (2, 0.5), (1, 0.0)):
+        for ex in clip_examples(recs, VARIANTS[variant], units={"a": "<su_1>"}, measured=measured,
+                                captions_per_clip=captions_per_clip, clue_dropout=dropout):  # fmt: skip
+            stated = parse_caption(ex.caption, "en").slots
+            prompt = example_prompt(ex, "speech", "student")
+            assert "Transcript" not in prompt and "hello there" not in prompt
+            for slot, value in stated.items():
+                assert PROMPT_WORDS["en"][slot][value] not in prompt, (variant, slot, value, prompt)
+            if ex.student_clues is not None:
+                assert set(ex.student_clues.items()) <= set(measured["a"].items())
+
+
+def test_clue_dropout_is_seeded_per_clip_and_drops_half() -> None:
+    from aligncap_lib.captioner.variants import drop_clues
+
+    clues = {"pitch_level": "high", "pitch_variation": "flat", "rate": "slow", "loudness": "soft",
+             "voice_quality": "breathy", "emotion": "sad"}  # fmt: skip
+    assert drop_clues(clues, 0.5, 0, "x") == drop_clues(clues, 0.5, 0, "x")  # seeded
+    assert drop_clues(clues, 0.0, 0, "x") == clues and drop_clues(clues, 1.0, 0, "x") == {}
+    kept = [
+        len(drop_clues(clues, 0.5, s, f"c{i}", k)) for s in range(3) for i in range(100) for k in range(3)
     ]
-    assert all(e.student_clues == measured["a"] for e in by_caption)  # same clues and values, another order
-    assert [e.teacher_clues for e in by_caption] == [e.teacher_clues for e in slot]
-    no_kd = clip_examples(recs, VARIANTS["no_kd"], student_clue_order="caption", **args)
-    assert list(no_kd[0].student_clues or {}) == ["rate", "loudness", "emotion", "pitch_level"]
-    with pytest.raises(ValueError, match="student_clue_order"):
-        clip_examples(recs, VARIANTS["no_po"], student_clue_order="random", **args)
+    assert abs(sum(kept) / (len(kept) * len(clues)) - 0.5) < 0.02  # p = 0.5 per slot
+    assert len({tuple(drop_clues(clues, 0.5, 0, f"c{i}")) for i in range(50)}) > 10  # masks differ by clip
+    out = drop_clues(clues, 0.5, 1, "y")
+    assert list(out) == [s for s in clues if s in out]  # slot order kept
+    with pytest.raises(ValueError, match="dropout"):
+        drop_clues(clues, 1.5, 0, "x")
 
 
 def test_shuffled_units_move_every_clip_within_its_language() -> None:

@@ -1,25 +1,26 @@
-"""Ablations: every variant of the table over several seeds, the preference-set-size sweep, and each
-of the paper's claims as a paired difference with its interval and a plain verdict.
+r"""Ablations: every variant of the table over several seeds, and each of the paper's claims as a paired
+difference with its interval and a plain verdict; the ``analyzer_clues`` extension read slot by slot.
 
 The runner only schedules stages that already know how to cache themselves (:mod:`aligncap_lib.training.stages`,
 :mod:`aligncap_lib.preference.po_regularization`), so a re-run trains nothing and a killed run continues where it stopped.
 Shared work: the corpus, the tokenizer and the text teacher are trained once per preset; ``no_po`` *is*
-``aligncap_full`` before PO; the sweep subsamples ``aligncap_full``'s pair pool (``po_f<fraction>`` folders).
+``aligncap_full`` before PO, ``baseline_sft`` *is* ``no_kd`` before PO. The sweeps (KD weight, training-set size,
+preference-set size, the oracle-truth judge) are extras of the reproduction (:mod:`aligncap_lib.analysis.extras`).
 
-Claims (the abstract's, each made testable here; A - B on the same clips and seeds, hierarchical bootstrap):
+Claims (:data:`CLAIMS`; A - B on the same clips and seeds, hierarchical bootstrap over seeds, then clips):
 
-| claim | A | B | metrics (direction) |
-|---|---|---|---|
-| KD improves zero-shot captioning | ``no_po`` (SFT+KD) | ``no_kd`` before PO (SFT) | BLEU@4, METEOR, ROUGE-L, CIDEr (up) |
-| KD narrows the speech-text gap | ``no_po`` | ``no_kd`` before PO | held-out KL(text || speech) (down) |
-| PO reduces hallucination | ``aligncap_full`` | ``no_po`` | factual hallucination, faithfulness violations (down) |
-| emotion clues enrich fine-grained description | ``aligncap_full`` | ``no_clues`` | slot accuracy (up), omission (down) |
-| our target: the full system beats plain SFT | ``aligncap_full`` | ``baseline_sft`` | BLEU@4, CIDEr (up), factual hallucination (down) |
+| claim_id | claim | A | B | metrics (direction) |
+|---|---|---|---|---|
+| ``speech_matters`` | the captioner describes the clip it hears | ``aligncap_full`` | ``shuffled_speech`` | slot accuracy, CIDEr (up) |
+| ``kd_gap`` | KD narrows the speech-text gap | ``no_po`` | ``baseline_sft`` | held-out KL(text \|\| speech) (down) |
+| ``kd_captioning`` | KD improves zero-shot captioning | ``no_po`` | ``baseline_sft`` | BLEU@4, METEOR, ROUGE-L, CIDEr, slot accuracy (up) |
+| ``po_hallucination`` | PO reduces hallucination | ``aligncap_full`` | ``no_po`` | factual hallucination, faithfulness violations, repetition (down) |
+| ``clues_under_kd`` | caption clues under KD enrich description | ``aligncap_full`` | ``no_clues`` | slot accuracy (up), omission (down) |
+| ``full_vs_sft`` | the full system beats plain SFT | ``aligncap_full`` | ``baseline_sft`` | BLEU@4, METEOR, ROUGE-L, CIDEr, slot accuracy (up), factual hallucination (down) |
 
 Verdict per row: ``reproduced`` when the interval excludes 0 in the claimed direction, ``contradicted`` when it
 excludes 0 the other way, ``inconclusive`` otherwise; ``both near zero`` when A and B are both below
-:data:`NEAR_ZERO` (no evidence either way, however narrow the interval). The preference-size claim (gains plateau) is shown as a
-curve with one point per fraction; a plateau is read off it, not tested.
+:data:`NEAR_ZERO` (no evidence either way, however narrow the interval).
 """
 
 from __future__ import annotations
@@ -45,26 +46,32 @@ from aligncap_lib.core.run_layout import read_stage, run_stage
 from aligncap_lib.corpus.secap import find_secap_dir
 from aligncap_lib.evaluation import bootstrap as bs
 from aligncap_lib.evaluation.peer_rows import read_secap_results
-from aligncap_lib.evaluation.result_store import load_results
 from aligncap_lib.evaluation.scoring import EvaluationConfig, evaluate_captions
 from aligncap_lib.experiment.grid import train_variants
 from aligncap_lib.export.inference import Captioner
-from aligncap_lib.preference.po_regularization import POConfig, stage_name, train_po
 from aligncap_lib.training.stage_results import final_stage_dir, stage_results, valid_kl_per_seed
-from aligncap_lib.training.stages import StageConfigs, evaluate_model, train_teacher
+from aligncap_lib.training.stages import StageConfigs, train_teacher
 
-#: (claim, A (variant, stage), B (variant, stage), metrics with +1 = higher is better, -1 = lower is better)
-CLAIMS: tuple[tuple[str, tuple[str, str], tuple[str, str], tuple[tuple[str, int], ...]], ...] = (
-    ("KD improves zero-shot captioning", ("no_po", "kd"), ("no_kd", "sft"),
-     (("bleu_4", 1), ("meteor", 1), ("rouge_l", 1), ("cider", 1))),
-    ("PO reduces hallucination", ("aligncap_full", "po"), ("no_po", "kd"),
-     (("factual_hallucination", -1), ("faithfulness_violation", -1))),
-    ("emotion clues enrich fine-grained description", ("aligncap_full", "po"), ("no_clues", "po"),
-     (("slot_accuracy", 1), ("omission", -1))),
-    ("target: aligncap_full beats baseline_sft", ("aligncap_full", "po"), ("baseline_sft", "sft"),
-     (("bleu_4", 1), ("cider", 1), ("factual_hallucination", -1))),
+#: (claim_id, claim, A (variant, stage), B (variant, stage), metrics with +1 = higher is better, -1 = lower)
+CLAIMS: tuple[tuple[str, str, tuple[str, str], tuple[str, str], tuple[tuple[str, int], ...]], ...] = (
+    ("speech_matters", "the captioner describes the clip it hears", ("aligncap_full", "po"),
+     ("shuffled_speech", "eval"), (("slot_accuracy", 1), ("cider", 1))),
+    ("kd_captioning", "KD improves zero-shot captioning", ("no_po", "kd"), ("baseline_sft", "sft"),
+     (("bleu_4", 1), ("meteor", 1), ("rouge_l", 1), ("cider", 1), ("slot_accuracy", 1))),
+    ("po_hallucination", "PO reduces hallucination", ("aligncap_full", "po"), ("no_po", "kd"),
+     (("factual_hallucination", -1), ("faithfulness_violation", -1), ("repetition", -1))),
+    ("clues_under_kd", "caption clues under KD enrich fine-grained description", ("aligncap_full", "po"),
+     ("no_clues", "po"), (("slot_accuracy", 1), ("omission", -1))),
+    ("full_vs_sft", "the full system beats plain SFT", ("aligncap_full", "po"), ("baseline_sft", "sft"),
+     (("bleu_4", 1), ("meteor", 1), ("rouge_l", 1), ("cider", 1), ("slot_accuracy", 1),
+      ("factual_hallucination", -1))),
 )  # fmt: skip
-KL_CLAIM = "KD narrows the speech-text gap"
+#: The KL claim: (claim_id, claim, A, B); measured on the claim split and on ``valid``.
+KL_CLAIM: tuple[str, str, tuple[str, str], tuple[str, str]] = (
+    "kd_gap", "KD narrows the speech-text gap", ("no_po", "kd"), ("baseline_sft", "sft"))  # fmt: skip
+#: Every claim id, in the order of the claims table.
+CLAIM_IDS: tuple[str, ...] = ("speech_matters", "kd_gap", "kd_captioning", "po_hallucination", "clues_under_kd",
+                              "full_vs_sft")  # fmt: skip
 #: Both sides below this: the verdict is "both near zero" (e.g. BLEU@4 against the unseen-phrasing references:
 #: about 4e-6 for every trained variant at cpu, when those were the only test references).
 NEAR_ZERO = 1e-3
@@ -78,10 +85,6 @@ class AblationConfig(StageConfig):
 
     seeds: tuple[int, ...] = (0, 1, 2)
     variants: tuple[str, ...] = VARIANT_ORDER
-    pref_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)  # an eighth to all of the pairs
-    sweep_seeds: tuple[int, ...] = (
-        0,
-    )  # budget: one seed for the sweep (each point is a DPO run + evaluation)
     claim_split: str = "test_zeroshot"  # the paper's headline setting: unseen speakers
     #: Splits evaluated for every seed after the first (the first seed: the evaluation config's ``splits``).
     #: Budget (3 seeds within the 60-minute cpu budget on 2 cores): generation and metrics on all 505 test clips took
@@ -98,8 +101,6 @@ class AblationConfig(StageConfig):
         self._require(len(self.seeds) > 0, "seeds must not be empty")
         for v in self.variants:
             get_variant(v)
-        self._require(all(0 < f <= 1 for f in self.pref_fractions), "pref_fractions must be in (0, 1]")
-        self._require(set(self.sweep_seeds) <= set(self.seeds), "sweep_seeds must be among seeds")
         self._require(self.secap_clips >= 0, f"secap_clips must be >= 0, got {self.secap_clips}")
         known = ("test_seen", "test_zeroshot", "test_crossdomain")
         bad = [x for x in self.later_seed_splits if x not in known]
@@ -122,8 +123,8 @@ class AblationConfig(StageConfig):
 def run_ablations(
     layout: Any, cfg: AblationConfig, preset: str | None = None
 ) -> dict[tuple[str, str, int], Path]:
-    """Train and evaluate every variant x seed (cached stages reused), then the preference-size sweep of
-    ``aligncap_full``; returns ``{(variant, stage, seed): folder}``."""
+    """Train and evaluate every variant x seed (cached stages reused); returns ``{(variant, stage, seed):
+    folder}``."""
 
     preset = preset or layout.preset
     train_teacher(layout, preset=preset)
@@ -132,13 +133,6 @@ def run_ablations(
     for seed in cfg.seeds:
         out.update(train_variants(layout, list(cfg.variants), [seed], preset, stages=("sft", "kd", "po"),
                                   configs=cfg.seed_configs(base, seed)))  # fmt: skip
-    po = POConfig.for_preset(preset)
-    for seed in cfg.sweep_seeds:
-        for fraction in cfg.pref_fractions:
-            sweep = dataclasses.replace(po, pair_fraction=fraction)
-            out[("aligncap_full", stage_name(sweep), seed)] = train_po(
-                layout, "aligncap_full", seed, preset, po=sweep
-            )
     return out
 
 
@@ -233,19 +227,22 @@ def kl_difference(
 
 
 def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
-    """One row per (claim, language, metric) with the paired difference, its interval and the verdict;
-    comparisons whose stages are missing are listed with verdict ``missing`` and the reason. Over ``cfg.seeds``
-    only: a seed folder left by an older configuration is never mixed in."""
+    """One row per (claim, split, language, metric): ``claim_id``, ``claim``, ``comparison``, ``split``,
+    ``lang``, ``metric``, ``direction``, ``diff``, ``ci95``, ``a``, ``b``, ``n_seeds``, ``verdict``
+    (:data:`CLAIMS`, then the KL claim on the claim split and ``valid``). Comparisons whose stages are missing are
+    listed with verdict ``missing`` and the reason. Over ``cfg.seeds`` only: a seed folder left by an older
+    configuration is never mixed in."""
 
     seeds = list(cfg.seeds)
     rows: list[dict[str, Any]] = []
-    for claim, a, b, metrics in CLAIMS:
+    kl_id, kl_claim, kl_a, kl_b = KL_CLAIM
+    for claim_id, claim, a, b, metrics in CLAIMS:
         ra, rb = stage_results(layout, *a, seeds=seeds), stage_results(layout, *b, seeds=seeds)
         comparison = f"{a[0]} ({a[1]}) - {b[0]} ({b[1]})"
         for lang in ("en", "zh"):
             for metric, direction in metrics:
-                row = {"claim": claim, "comparison": comparison, "split": cfg.claim_split, "lang": lang,
-                       "metric": metric, "direction": "higher" if direction > 0 else "lower"}  # fmt: skip
+                row = {"claim_id": claim_id, "claim": claim, "comparison": comparison, "split": cfg.claim_split,
+                       "lang": lang, "metric": metric, "direction": "higher" if direction > 0 else "lower"}  # fmt: skip
                 try:
                     d = paired_over_seeds(ra, rb, cfg.claim_split, lang, metric, ev)
                 except (ValueError, KeyError) as exc:
@@ -255,92 +252,106 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
                 if max(abs(d["a"] or 0.0), abs(d["b"] or 0.0)) < NEAR_ZERO:
                     verdict = "both near zero"  # an interval of 1e-6 around 4e-6 is no evidence either way
                 rows.append({**row, **d, "verdict": verdict})
+        if claim_id == "speech_matters":  # the claims table's order: kd_gap second
+            rows += kl_claim_rows(layout, cfg, ev)
+    return rows
+
+
+def kl_claim_rows(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
+    """The ``kd_gap`` rows: the paired difference of the held-out KL, on the claim split and on ``valid``."""
+    kl_id, kl_claim, a, b = KL_CLAIM
+    rows = []
     for split in dict.fromkeys((cfg.claim_split, "valid")):  # the claim's split first, then valid
-        row = {"claim": KL_CLAIM, "comparison": "no_po (kd) - no_kd (sft)", "split": split, "lang": "both",
-               "metric": "speech_text_kl", "direction": "lower"}  # fmt: skip
+        row = {"claim_id": kl_id, "claim": kl_claim, "comparison": f"{a[0]} ({a[1]}) - {b[0]} ({b[1]})",
+               "split": split, "lang": "both", "metric": "speech_text_kl", "direction": "lower"}  # fmt: skip
         try:
-            d = kl_difference(layout, ("no_po", "kd"), ("no_kd", "sft"), ev, seeds, split)
+            d = kl_difference(layout, a, b, ev, list(cfg.seeds), split)
             rows.append({**row, **d, "verdict": _verdict(d["ci95"][0], d["ci95"][1], -1)})
         except (FileNotFoundError, ValueError) as exc:
             rows.append({**row, "verdict": "missing", "reason": str(exc)})
     return rows
 
 
-#: Metrics of the inference clue-source comparison, with +1 = higher is better.
-CLUE_SOURCE_METRICS: tuple[tuple[str, int], ...] = (
-    ("slot_accuracy", 1), ("factual_hallucination", -1), ("omission", -1), ("cider", 1),
-)  # fmt: skip
+def clue_reading(layout: Any, cfg: AblationConfig, ev: Any, seed: int | None = None) -> dict[str, Any]:
+    """The ``analyzer_clues`` extension read slot by slot, at ``seed`` (default: the first) on the claim split.
 
+    Each test clip's deployment-realistic analyzer clues with each slot dropped with the training dropout
+    probability (``ScheduleConfig.clue_dropout``, seeded per clip), captioned with the clip's own speech and with
+    another clip's (the ``shuffled_speech`` derangement). Per language and group (``given``: slots in the prompt;
+    ``dropped``: slots left out), over the expected (clip, slot) items (a marked true bin, or the emotion):
+    ``real`` and ``shuffled`` = the share stated as the corpus truth, ``diff`` = real - shuffled with its 95%
+    interval (bootstrap over clips), ``analyzer`` = the share where the analyzer's own clue is the truth (what
+    copying the prompt scores on given slots). On dropped slots only listening can beat shuffled speech.
+    Cached under ``runs/<preset>/eval/clue_reading/seed<k>/`` by the stage's fingerprint."""
+    from aligncap_lib.captioner.generation import generate_captions
+    from aligncap_lib.captioner.variants import clip_examples, drop_clues, shuffled_units
+    from aligncap_lib.core.attributes import SLOTS, is_unmarked
+    from aligncap_lib.core.reproducibility import write_json
+    from aligncap_lib.evaluation.hallucination import parse_claims
 
-def clue_source_comparison(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
-    """``aligncap_full`` read with its acoustic clues (how it was trained and evaluated) minus the same model
-    read with no clue prompt, on the claim split, per language and metric, paired over the seeds and clips
-    (hierarchical bootstrap). It says how much of the captioner's description comes from the acoustic prompt
-    rather than from the speech units.
+    seed = cfg.seeds[0] if seed is None else seed
+    stage = layout.model("analyzer_clues", seed) / "kd"
+    if read_stage(stage) is None:
+        return {"skipped_reason": f"no analyzer_clues stage at seed {seed}", "seed": seed}
+    configs = StageConfigs.for_preset(layout.preset)
+    p = configs.schedule.clue_dropout
+    split = cfg.claim_split
+    fingerprint = combined_hash((read_stage(stage) or {}).get("fingerprint", ""), configs.decoding.result_hash(),
+                                {"split": split, "dropout": p, "seed": seed})  # fmt: skip
 
-    The clue-free captions are generated and scored once per seed by the evaluation of the trained stages
-    (:func:`aligncap_lib.training.stages.evaluate_model`), cached as a stage in ``runs/<preset>/eval/clues_none/seed<k>/``
-    keyed by the PO stage's fingerprint; rows like :func:`claims`'."""
-
-    acoustic = stage_results(layout, "aligncap_full", "po", seeds=list(cfg.seeds))
-    if not acoustic:
-        return [{"comparison": "aligncap_full: acoustic - none", "verdict": "missing",
-                 "reason": "no trained aligncap_full po stage"}]  # fmt: skip
-    records = read_manifest(layout.corpus / "manifest.jsonl")[0]
-    base = StageConfigs.for_preset(layout.preset)
-    configs = base._replace(evaluation=dataclasses.replace(ev, splits=(cfg.claim_split,)))
-    no_clues = dataclasses.replace(get_variant("aligncap_full"), student_clues=False)
-    units = inputs.unit_texts(layout, records)
-    none: dict[int, dict[tuple[str, str], Any]] = {}
-    for seed in sorted(acoustic):
-        stage = layout.model("aligncap_full", seed) / "po"
-
-        def build(tmp: Path, stage: Path = stage, seed: int = seed) -> None:
-            model, tok = load_model(stage / "merged")
-            evaluate_model(model, tok, records, no_clues, units, {}, configs, tmp, seed)
-
-        fingerprint = combined_hash((read_stage(stage) or {}).get("fingerprint", ""),
-                                    configs.decoding.result_hash(), configs.evaluation.result_hash())  # fmt: skip
-        folder, _ = run_stage(layout.work / "eval" / "clues_none" / f"seed{seed}", fingerprint, build)
-        none[seed] = load_results(folder)
-    rows: list[dict[str, Any]] = []
-    for lang in ("en", "zh"):
-        for metric, direction in CLUE_SOURCE_METRICS:
-            row = {"comparison": "aligncap_full: acoustic clues - no clues", "split": cfg.claim_split,
-                   "lang": lang, "metric": metric, "direction": "higher" if direction > 0 else "lower"}  # fmt: skip
-            try:
-                d = paired_over_seeds(acoustic, none, cfg.claim_split, lang, metric, ev)
-            except (ValueError, KeyError) as exc:
-                rows.append({**row, "verdict": "missing", "reason": str(exc)})
+    def build(tmp: Path) -> dict[str, Any]:
+        records = layout.records()
+        measured = inputs.deployment_clues(records)
+        units = inputs.unit_texts(layout, records)
+        model, tok = load_model(stage / "merged")
+        v = get_variant("analyzer_clues")
+        out: dict[str, Any] = {}
+        for lang in ("en", "zh"):
+            recs = [r for r in records if r["split"] == split and r["lang"] == lang]
+            if not recs:
                 continue
-            rows.append({**row, **d, "verdict": _verdict(d["ci95"][0], d["ci95"][1], direction)})
-    return rows
+            given = {r["id"]: drop_clues(measured[r["id"]], p, 10_000 + seed, r["id"]) for r in recs}
+            hyps = {}
+            for name, u in (("real", units), ("shuffled", shuffled_units(recs, units, seed))):
+                ex = clip_examples(recs, v, units=u, measured=given, captions_per_clip=1, teacher=None)
+                hyps[name] = generate_captions(model, tok, ex, configs.decoding.settings(), seed=seed)
+            out[lang] = {"given": {r["id"]: sorted(given[r["id"]]) for r in recs}, "hyps": hyps}
+        write_json(tmp / "clue_reading.json", out)
+        return {"langs": sorted(out)}
 
-
-def preference_size(
-    layout: Any,
-    cfg: AblationConfig,
-    metrics: tuple[str, ...] = ("cider", "slot_accuracy", "factual_hallucination"),
-) -> list[dict[str, Any]]:
-    """Rows ``{"fraction", "pairs", "seed", "split", "lang", "metric", "value"}`` of the sweep (stages present)."""
-
+    folder, _ = run_stage(layout.work / "eval" / "clue_reading" / f"seed{seed}", fingerprint, build,
+                          upstream={"student": stage})  # fmt: skip
+    stored = json.loads((folder / "clue_reading.json").read_text(encoding="utf-8"))
+    records = {r["id"]: r for r in layout.records()}
+    measured = inputs.deployment_clues(list(records.values()))
     rows = []
-    for seed in cfg.sweep_seeds:
-        for fraction in cfg.pref_fractions:
-            name = "po" if fraction >= 1.0 else f"po_f{fraction:g}"
-            folder = layout.model("aligncap_full", seed) / name
-            if not (folder / "results.json").is_file():
-                continue
-            used = json.loads((folder / "results.json").read_text(encoding="utf-8"))["metrics"].get(
-                "pairs_used"
-            )
-            for (split, lang), res in sorted(load_results(folder).items()):
-                if split != cfg.claim_split:
-                    continue
-                for m in metrics:
-                    rows.append({"fraction": fraction, "pairs": used, "seed": seed, "split": split, "lang": lang,
-                                 "metric": m, "value": res.metrics.get(m)})  # fmt: skip
-    return rows
+    for lang, data in sorted(stored.items()):
+        ids = sorted(data["given"])
+        claims = {name: dict(zip(ids, parse_claims([h[i] for i in ids], lang)[0], strict=True))
+                  for name, h in data["hyps"].items()}  # fmt: skip
+        for group in ("given", "dropped"):
+            per_clip: dict[str, list[np.ndarray]] = {"real": [], "shuffled": [], "analyzer": []}
+            for i in ids:
+                truth = {**(records[i].get("attributes") or {}), "emotion": records[i].get("emotion")}
+                slots = [s_ for s_ in SLOTS if truth.get(s_) is not None and not is_unmarked(s_, truth[s_])
+                         and ((s_ in data["given"][i]) == (group == "given"))]  # fmt: skip
+                for name in ("real", "shuffled"):
+                    hits = [claims[name][i].get(s_) == truth[s_] for s_ in slots]
+                    per_clip[name].append(np.array([sum(hits), len(hits)], dtype=float))
+                hits = [measured[i].get(s_) == truth[s_] for s_ in slots]
+                per_clip["analyzer"].append(np.array([sum(hits), len(hits)], dtype=float))
+            stats = {k: np.stack(v) for k, v in per_clip.items()}
+            iv = bs.paired_difference(stats["real"], stats["shuffled"], bs.ratio_statistic,
+                                      n_resamples=ev.n_bootstrap, confidence=ev.confidence, seed=ev.bootstrap_seed)  # fmt: skip
+
+            def share(x: np.ndarray) -> float | None:
+                return float(x[:, 0].sum() / x[:, 1].sum()) if x[:, 1].sum() else None
+
+            rows.append({"lang": lang, "group": group, "items": int(stats["real"][:, 1].sum()),
+                         "real": share(stats["real"]), "shuffled": share(stats["shuffled"]),
+                         "analyzer": share(stats["analyzer"]), "diff": iv.point, "ci95": [iv.low, iv.high],
+                         "verdict": _verdict(iv.low, iv.high, 1)})  # fmt: skip
+    return {"seed": seed, "split": split, "dropout": p, "rows": rows}
 
 
 def dpo_logs(layout: Any, cfg: AblationConfig) -> dict[str, list[dict[str, Any]]]:

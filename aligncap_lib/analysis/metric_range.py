@@ -62,7 +62,7 @@ def metric_range(
     """row -> reference set -> the row's :class:`EvaluationResult` on ``split`` x ``lang`` (with intervals).
 
     ``records``: the whole manifest (``train`` gives ``trivial_majority``); ``measured``: the acoustic analyzer's
-    clues by id (:func:`aligncap_lib.captioner.inputs.acoustic_clues`). A reference set the clips lack is left
+    clues by id (:func:`aligncap_lib.captioner.inputs.deployment_clues`). A reference set the clips lack is left
     out."""
     recs = [r for r in records if r["split"] == split and r["lang"] == lang]
     if len(recs) < 2:

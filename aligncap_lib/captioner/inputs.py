@@ -3,8 +3,9 @@
 - Speech units come from :mod:`aligncap_lib.tokens.speech_tokens`: ``unit_vocabulary(layout)`` (the added tokens of the
   built tokens, else of the preset) and ``load_units(runs/<preset>/tokens)`` (id -> the capped unit text of each
   clip).
-- Acoustic clues (the student's clue prompt) come from :mod:`aligncap_lib.clues.acoustic_analyzer`:
-  ``analyze_measurements`` with population norms ``fit_norms`` on ``train`` (emotion included).
+- Acoustic clues (the ``analyzer_clues`` student's clue prompt, ``acoustic_template`` and the PO judge) come from
+  :mod:`aligncap_lib.clues.acoustic_analyzer` exactly as ``aligncap caption`` computes them on unknown audio
+  (:func:`deployment_clues`): speaking rate blind (no transcript), population norms fitted on ``train``.
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ def unit_texts(layout: Any, records: Sequence[Mapping[str, Any]]) -> dict[str, s
     return {r["id"]: units.get(r["id"], "") for r in records}
 
 
-def acoustic_clues(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str | None]]:
-    """id -> measured clues (slot -> bin or None) for the student's acoustic prompt; population norms fitted on
-    ``train`` (the voices of test_zeroshot have no baseline at inference)."""
+def deployment_clues(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str | None]]:
+    """id -> the clues ``aligncap caption`` would measure on the clip (slot -> bin or None): the analyzer on the
+    clip's stored measurements with the transcript's syllable rate removed (the rate is read blind, from
+    ``nuclei_per_s`` through the calibration), no speaker baseline, no gender (population norms fitted on
+    ``train``, emotion included). Never the corpus truth or the labeller's transcript-based rate."""
     norms = acoustic_analyzer.fit_norms([r for r in records if r.get("split") == "train"])
-    return {
-        r["id"]: dict(acoustic_analyzer.analyze_measurements(r.get("measurements") or {}, r["lang"], norms))
-        for r in records
-    }
+    out = {}
+    for r in records:
+        blind = {k: v for k, v in (r.get("measurements") or {}).items() if k != "syllables_per_s"}
+        out[r["id"]] = dict(acoustic_analyzer.analyze_measurements(blind, r["lang"], norms))
+    return out

@@ -1,17 +1,22 @@
 """The variant table in code, and the examples each variant trains and is evaluated on.
 
+The design is learning with privileged information (AlignCap's abstract: the emotion grammar parser extracts
+clues from *captions*, which enrich the prompt *under KD-Regularization*): clues parsed from a reference caption
+exist only at training time, so only the text teacher reads them; the student hears speech.
+
 | variant | student input (train and inference) | KD teacher input | stages |
 |---|---|---|---|
-| ``trivial_random`` | - | - | a random ``train`` caption of the same language |
-| ``trivial_majority`` | - | - | the most frequent ``train`` caption |
+| ``trivial_random`` | - | - | floor: a random ``train`` caption of the same language |
+| ``trivial_majority`` | - | - | floor: the most frequent ``train`` caption |
 | ``content_oracle`` | - | - | range row: a fresh training-phrasing caption of the clip's true content |
 | ``wrong_content`` | - | - | range row: the same for another clip of the same split and language |
-| ``acoustic_template`` | - | - | acoustic analyzer clues -> a caption template, no LM |
-| ``baseline_sft`` | speech tokens | - | SFT |
-| ``no_kd`` | speech + acoustic clues | - | SFT -> PO |
+| ``acoustic_template`` | - | - | deployment-realistic analyzer clues -> a caption template, no LM |
+| ``baseline_sft`` | speech tokens | - | SFT (CE) |
+| ``no_po`` | speech tokens | transcript + caption clues | SFT+KD (the full system before PO) |
+| ``aligncap_full`` | speech tokens | transcript + caption clues | SFT+KD -> PO |
+| ``no_kd`` | speech tokens | - | SFT -> PO |
 | ``no_clues`` | speech tokens | transcript only | SFT+KD -> PO |
-| ``no_po`` | speech + acoustic clues | transcript + caption clues | SFT+KD (the full system before PO) |
-| ``aligncap_full`` | speech + acoustic clues | transcript + caption clues | SFT+KD -> PO |
+| ``analyzer_clues`` (extension) | speech + deployment-realistic analyzer clues, per-slot dropout | transcript + caption clues | SFT+KD |
 
 Range rows (``kind="range"``): a metric's reach on these references. ``content_oracle`` says everything right in
 the references' phrasing without being one of them (:func:`aligncap_lib.corpus.reference_captions.oracle_caption`);
@@ -19,9 +24,15 @@ the references' phrasing without being one of them (:func:`aligncap_lib.corpus.r
 metric can tell; one near ``wrong_content`` gets no credit for content. Both read the corpus truth: they are
 bounds, never systems.
 
-Control ``shuffled_speech``: the ``no_po`` model evaluated with another clip's speech units (same language).
-Shared stages: a stage is trained once and read by every variant naming it in ``shares`` (``aligncap_full``'s
-KD checkpoint *is* ``no_po``'s). "SFT+KD" is one training with loss CE + lambda * KD (stage ``kd``).
+Control ``shuffled_speech``: the ``aligncap_full`` model (after PO) evaluated with another clip's speech units
+(same language): what the captioner says without hearing the clip. Shared stages: a stage is trained once and
+read by every variant naming it in ``shares`` (``aligncap_full``'s KD checkpoint *is* ``no_po``'s, ``no_kd``'s SFT
+checkpoint *is* ``baseline_sft``'s). "SFT+KD" is one training with loss CE + lambda * KD (stage ``kd``).
+
+``analyzer_clues`` reads what ``aligncap caption`` can measure on unknown audio
+(:func:`aligncap_lib.captioner.inputs.deployment_clues`: speaking rate blind, population norms), never the
+caption's clues; in training each slot is dropped with probability ``clue_dropout`` (0.5) so that it must
+also listen (:func:`drop_clues`).
 """
 
 from __future__ import annotations
@@ -42,17 +53,21 @@ from aligncap_lib.corpus.reference_captions import STREAMS, oracle_caption
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """One row of the table. ``student_clues``: the student's prompt carries acoustic clues. ``teacher``:
-    None (no KD), ``transcript`` or ``transcript+clues``. ``stages``: trained stages in order (``sft``, ``kd``,
-    ``po``). ``shares``: stage -> variant whose checkpoint of that stage this variant uses."""
+    """One row of the table. ``student_clues``: the student's prompt carries deployment-realistic analyzer clues
+    (never clues parsed from a caption). ``teacher``: None (no KD), ``transcript`` or ``transcript+clues``.
+    ``stages``: trained stages in order (``sft``, ``kd``, ``po``). ``shares``: stage -> variant whose checkpoint
+    of that stage this variant uses. ``evaluates``: a control's ``(variant, stage)`` read with moved inputs.
+    ``role``: the row's place in the table (``floor``, ``range``, ``baseline``, ``system``, ``ablation``,
+    ``control``, ``extension``)."""
 
     name: str
     kind: str  # "trivial" | "range" | "template" | "lm" | "control"
+    role: str = "system"
     student_clues: bool = False
     teacher: str | None = None
     stages: tuple[str, ...] = ()
     shares: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    evaluates: str | None = None  # control: the variant whose model is evaluated
+    evaluates: tuple[str, str] | None = None  # control: the (variant, stage) whose model is evaluated
 
     def owner(self, stage: str) -> str:
         """The variant whose folder holds this variant's ``stage`` checkpoint."""
@@ -64,26 +79,22 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("trivial_random", "trivial"),
-        Variant("trivial_majority", "trivial"),
-        Variant("content_oracle", "range"),
-        Variant("wrong_content", "range"),
-        Variant("acoustic_template", "template"),
-        Variant("baseline_sft", "lm", stages=("sft",)),
-        Variant("no_kd", "lm", student_clues=True, stages=("sft", "po")),
-        Variant("no_clues", "lm", teacher="transcript", stages=("kd", "po")),
-        Variant("no_po", "lm", student_clues=True, teacher="transcript+clues", stages=("kd",)),
-        Variant(
-            "aligncap_full",
-            "lm",
-            student_clues=True,
-            teacher="transcript+clues",
-            stages=("kd", "po"),
-            shares={"kd": "no_po"},
-        ),
-        Variant("shuffled_speech", "control", evaluates="no_po"),
+        Variant("trivial_random", "trivial", "floor"),
+        Variant("trivial_majority", "trivial", "floor"),
+        Variant("content_oracle", "range", "range"),
+        Variant("wrong_content", "range", "range"),
+        Variant("acoustic_template", "template", "baseline"),
+        Variant("baseline_sft", "lm", "baseline", stages=("sft",)),
+        Variant("no_po", "lm", "ablation", teacher="transcript+clues", stages=("kd",)),
+        Variant("aligncap_full", "lm", "system", teacher="transcript+clues", stages=("kd", "po"),
+                shares={"kd": "no_po"}),
+        Variant("no_kd", "lm", "ablation", stages=("sft", "po"), shares={"sft": "baseline_sft"}),
+        Variant("no_clues", "lm", "ablation", teacher="transcript", stages=("kd", "po")),
+        Variant("shuffled_speech", "control", "control", evaluates=("aligncap_full", "po")),
+        Variant("analyzer_clues", "lm", "extension", student_clues=True, teacher="transcript+clues",
+                stages=("kd",)),
     )
-}
+}  # fmt: skip
 #: The order of the README table and the summary.
 VARIANT_ORDER: tuple[str, ...] = tuple(VARIANTS)
 
@@ -92,6 +103,21 @@ def get_variant(name: str) -> Variant:
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; choose one of {', '.join(VARIANTS)}")
     return VARIANTS[name]
+
+
+def drop_clues(
+    clues: Mapping[str, str | None], p: float, seed: int, clip_id: str, k: int = 0
+) -> dict[str, str | None]:
+    """``clues`` with each slot left out with probability ``p`` (the ``analyzer_clues`` student's clue dropout),
+    in slot order. Seeded per (``seed``, clip id, ``k``: the caption index), so a clip's mask does not depend on
+    which other clips are drawn."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"clue dropout must be in [0, 1], got {p}")
+    if p == 0.0:
+        return dict(clues)
+    rng = np.random.default_rng([seed, zlib.crc32(str(clip_id).encode("utf-8")), k, STREAMS["dropout"]])
+    keep = rng.random(len(clues)) >= p
+    return {s: v for (s, v), kept in zip(clues.items(), keep, strict=True) if kept}
 
 
 def clip_examples(
@@ -103,39 +129,35 @@ def clip_examples(
     captions_per_clip: int,
     teacher: str | None = "variant",
     parse: Any = None,
-    student_clue_order: str = "slot",
+    clue_dropout: float = 0.0,
+    seed: int = 0,
 ) -> list[CaptionExample]:
     """One example per (clip, reference caption), at most ``captions_per_clip`` per clip, in record order.
 
-    The student's clues are the clip's measured clues when ``variant.student_clues``; the teacher's are the
-    clues parsed from *that* reference caption (privileged information, training only) when
-    ``variant.teacher == "transcript+clues"`` and none for ``"transcript"``. ``parse`` (default
-    :func:`aligncap_lib.clues.emotion_clues.parse_caption`) maps (text, lang) to a parse with ``.slots``.
-    ``teacher`` overrides the teacher input (``"variant"``: the variant's own; students trained without KD
-    still carry the ``transcript+clues`` view for the logged and measured speech-vs-text KL).
-    ``student_clue_order``: ``"slot"`` (the measured clues in slot order, as at inference) or ``"caption"``
-    (training only: the slots in the order that reference caption states them, the others after in slot order,
-    as the teacher reads its clues; :class:`aligncap_lib.captioner.model.CaptionerConfig` ``train_clue_order``).
+    Privileged information: the teacher's clues are the clues parsed from *that* reference caption (training
+    only) when ``variant.teacher == "transcript+clues"``, none for ``"transcript"``; the student never reads
+    them. The student's clues (``variant.student_clues`` only) are ``measured[id]``, the deployment-realistic
+    analyzer clues (:func:`aligncap_lib.captioner.inputs.deployment_clues`), in slot order, each slot dropped
+    with probability ``clue_dropout`` (:func:`drop_clues`, seeded by ``seed``, clip and caption index).
+    ``parse`` (default :func:`aligncap_lib.clues.emotion_clues.parse_caption`) maps (text, lang) to a parse with
+    ``.slots``. ``teacher`` overrides the teacher input (``"variant"``: the variant's own; students trained
+    without KD still carry the ``transcript+clues`` view for the logged and measured speech-vs-text KL).
     """
-    if student_clue_order not in ("slot", "caption"):
-        raise ValueError(f"student_clue_order must be 'slot' or 'caption', got {student_clue_order!r}")
     teacher_input = variant.teacher if teacher == "variant" else teacher
+    if teacher_input not in (None, "transcript", "transcript+clues"):
+        raise ValueError(f"unknown teacher input {teacher_input!r}; choose transcript or transcript+clues")
     if parse is None:
         parse = parse_caption
     out = []
     for r in records:
-        for caption in r["captions"][:captions_per_clip]:
-            stated = (
-                parse(caption, r["lang"]).slots
-                if teacher_input == "transcript+clues" or student_clue_order == "caption"
-                else {}
+        for k, caption in enumerate(r["captions"][:captions_per_clip]):
+            teacher_clues = (
+                dict(parse(caption, r["lang"]).slots) if teacher_input == "transcript+clues" else None
             )
-            teacher_clues = dict(stated) if teacher_input == "transcript+clues" else None
             student_clues = None
             if variant.student_clues:
-                clues = measured.get(r["id"], {})
-                order = [k for k in stated if k in clues] if student_clue_order == "caption" else []
-                student_clues = {k: clues[k] for k in [*order, *(k for k in clues if k not in order)]}
+                clues = dict(measured.get(r["id"], {}))
+                student_clues = drop_clues(clues, clue_dropout, seed, r["id"], k) if clue_dropout else clues
             out.append(
                 CaptionExample(
                     id=r["id"],

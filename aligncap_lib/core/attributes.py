@@ -37,6 +37,18 @@ ORDINAL_SLOTS: tuple[str, ...] = ("pitch_level", "pitch_variation", "rate", "lou
 
 EMOTIONS: tuple[str, ...] = SLOT_BINS["emotion"]
 
+#: Each acoustic slot's unmarked bin: what references (and people) usually leave unsaid, so that a caption is not
+#: expected to state it (evaluation's omission and slot accuracy, the judge's coverage, the caption writer).
+UNMARKED: Mapping[str, str] = MappingProxyType(
+    {"pitch_level": "normal", "pitch_variation": "normal", "rate": "normal", "loudness": "normal",
+     "voice_quality": "steady"}
+)  # fmt: skip
+
+
+def is_unmarked(slot: str, value: str | None) -> bool:
+    """True when ``value`` is ``slot``'s unmarked bin (:data:`UNMARKED`); the emotion has none."""
+    return value is not None and UNMARKED.get(slot) == value
+
 
 def validate_slot(slot: str, value: str | None) -> None:
     """Raise ``ValueError`` naming the slot and value if ``value`` is not a bin of ``slot`` (``None`` is allowed)."""

@@ -203,10 +203,20 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lora_r": 4,
             "lora_alpha": 8,
             "margin": 0.0,
+            # the smoke models state almost no clue, so pairs that contradict different slots are rare
+            "pairing": "best_worst",
             "progress": False,  # no Trainer progress display in the committed smoke notebooks
         },
-        # ablations: one seed, a two-point preference-size sweep
-        "ablations": {"seeds": (0,), "pref_fractions": (0.5, 1.0), "secap_clips": 12},
+        # ablations: one seed
+        "ablations": {"seeds": (0,), "secap_clips": 12},
+        # extras: two points per sweep
+        "extras": {
+            "kd_lambdas": (0.0, 1.0),
+            "lambda_choices": (1.0,),
+            "data_fractions": (0.5, 1.0),
+            "pref_fractions": (0.5, 1.0),
+            "progress": False,
+        },
     },
     "cpu": {},
     "paper": {
@@ -263,6 +273,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "aligncap_lib.training.kd_regularization",
     "aligncap_lib.preference.po_regularization",
     "aligncap_lib.analysis.ablations",
+    "aligncap_lib.analysis.extras",
     "aligncap_lib.export.inference",
 )
 

@@ -37,23 +37,16 @@ from typing import Any
 import numpy as np
 import yaml
 
-from aligncap_lib.core.attributes import ACOUSTIC_SLOTS
+from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, UNMARKED
 
 PARTITIONS = ("train", "heldout")
-UNMARKED = {
-    "pitch_level": "normal",
-    "pitch_variation": "normal",
-    "rate": "normal",
-    "loudness": "normal",
-    "voice_quality": "steady",
-}
 #: Chance that a caption states a slot whose bin is unmarked (normal/steady). Our choice: SECap's human
 #: captions mention "语速适中" and the like now and then, rarely.
 NORMAL_MENTION_P = 0.25
 TEST_SPLITS = ("test_seen", "test_zeroshot", "test_crossdomain")
 #: Caption set -> the key of its random stream: ``np.random.default_rng([clip_seed, key])``. The keys only need
 #: to differ (7 is the stream every caption used before the sets were separated).
-STREAMS: dict[str, int] = {"target": 7, "reference": 11, "oracle": 17}
+STREAMS: dict[str, int] = {"target": 7, "reference": 11, "oracle": 17, "dropout": 23}
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,7 +16,8 @@ corpus value is ``sum(num) / sum(den)``; see :mod:`aligncap_lib.evaluation.boots
 - ``factual_hallucination_<slot>``: over clips that claim ``slot`` verifiably, the share whose claim is wrong.
 - ``omission``: over all (clip, expected slot) pairs, the share the caption does not mention. ``slot_accuracy``:
   the share stated correctly. Expected slots are the known true ones; with ``expect_normal=False`` (the
-  default) a true ``normal`` bin is not expected, because the corpus's references and people describing a
+  default) a true unmarked bin (``normal``; ``steady`` voice quality: :data:`aligncap_lib.core.attributes.UNMARKED`)
+  is not expected, because the corpus's references and people describing a
   voice usually leave the unremarkable unsaid ("normal pitch" is rarely written), so a caption is not
   penalised for the same silence. The emotion slot is always expected (``neutral`` is a statement).
 - A claim of ``normal`` for a slot whose true bin is ``normal`` is correct whatever ``expect_normal`` says.
@@ -30,7 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from aligncap_lib.clues.emotion_clues import parse_caption
-from aligncap_lib.core.attributes import SLOT_BINS, SLOTS
+from aligncap_lib.core.attributes import SLOT_BINS, SLOTS, is_unmarked
 
 Claims = Mapping[str, str]
 Truth = Mapping[str, "str | None"]
@@ -43,7 +44,7 @@ def _verifiable(claims: Claims, truth: Truth, slots: Sequence[str]) -> list[tupl
 
 
 def _expected(truth: Truth, slots: Sequence[str], expect_normal: bool) -> list[str]:
-    return [s for s in slots if (t := truth.get(s)) is not None and (expect_normal or t != "normal")]
+    return [s for s in slots if (t := truth.get(s)) is not None and (expect_normal or not is_unmarked(s, t))]
 
 
 def factual_hallucination(

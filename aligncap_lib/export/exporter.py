@@ -83,7 +83,7 @@ def stage_settings(results: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def as_norms(records_or_norms: Any) -> Any:
-    """AnalyzerNorms from train records (fitted exactly as :func:`captioner_inputs.acoustic_clues` fits them:
+    """AnalyzerNorms from train records (fitted exactly as :func:`captioner.inputs.deployment_clues` fits them:
     on the records whose split is ``train``), from norms, their JSON dict, or a JSON file path."""
 
     x = records_or_norms

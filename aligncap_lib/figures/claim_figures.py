@@ -145,9 +145,12 @@ def speech_text_kl(valid_kl: Mapping[str, Any]) -> Figure:
     ax.set_xlabel("held-out KL(text || speech), nats/token (mean over seeds, 95% interval; dots: seeds)")
     ax.grid(axis="x", alpha=0.3)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (KD_COLOR, NO_KD_COLOR)]
-    ax.legend(
-        handles, ["SFT+KD", "SFT only"], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2
-    )
+    names = ["SFT+KD", "SFT only"]
+    floors = {round(f, 6) for k in labels if (f := number(valid_kl[k].get("floor"))) is not None}
+    for floor in floors:  # one teacher, one set of clips: one floor for every student
+        handles.append(ax.axvline(floor, color="#c0392b", ls="--", lw=1))
+        names.append(f"floor: teacher vs itself, clues in slot order ({floor:.3f})")
+    ax.legend(handles, names, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(names))
     ax.set_title("KD narrows the speech-text gap? (lower: the speech student is closer to the text view)",
                  fontsize=10)  # fmt: skip
     fig.tight_layout()
@@ -247,4 +250,93 @@ def dpo_reward_curves(dpo_logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Fi
     fig.suptitle(
         "DPO: implicit rewards of chosen vs rejected captions per optimizer step", fontsize=10, y=1.04
     )
+    return fig
+
+
+def sweep_curves(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    x: str,
+    series: Sequence[str],
+    title: str,
+    xlabel: str,
+    metrics: Sequence[str] = ("cider", "slot_accuracy", "factual_hallucination", "speech_text_kl"),
+    symlog: bool = False,
+) -> Figure:
+    """One panel per metric: the metric against ``x``, one line per combination of the ``series`` keys (e.g.
+    split and language, or system and language); rows of ``extras.json`` (``{x, *series, "metric", "value"}``).
+    ``symlog``: a symmetric log x axis (the KD weight, which includes 0)."""
+    import matplotlib.pyplot as plt
+
+    usable = [r for r in rows if isinstance(r, Mapping) and number(r.get(x)) is not None
+              and number(r.get("value")) is not None and str(r.get("metric")) in metrics]  # fmt: skip
+    chosen = [m for m in metrics if any(str(r.get("metric")) == m for r in usable)]
+    if not chosen:
+        return placeholder(title, f"no row has a numeric {x} and value")
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.5 * len(chosen), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], chosen, strict=True):
+        mine = [r for r in usable if str(r.get("metric")) == metric]
+        for key in sorted({tuple(str(r.get(k)) for k in series) for r in mine}):
+            cell = [r for r in mine if tuple(str(r.get(k)) for k in series) == key]
+            xs = sorted({float(r[x]) for r in cell})
+            ys = [sum(float(r["value"]) for r in cell if float(r[x]) == v) / sum(float(r[x]) == v for r in cell)
+                  for v in xs]  # fmt: skip
+            ax.plot(xs, ys, marker="o", lw=1.3, label=" ".join(key))
+        if symlog:
+            ax.set_xscale("symlog", linthresh=0.3)
+        ticks = sorted({float(r[x]) for r in mine})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, fontsize=7, loc="lower center", ncol=min(6, len(labels)), bbox_to_anchor=(0.5, -0.02)
+    )
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def truth_judge_bars(
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str] = ("factual_hallucination", "slot_accuracy", "cider", "repetition"),
+) -> Figure:
+    """PO's judge against its upper bound: per metric and language, the model before PO, after PO with the
+    analyzer judge and after PO with the oracle-truth judge (``extras.json`` ``truth_judge``)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    usable = [r for r in rows if isinstance(r, Mapping) and number(r.get("value")) is not None]
+    chosen = [m for m in metrics if any(str(r.get("metric")) == m for r in usable)]
+    if not chosen:
+        return placeholder("PO's judge vs the oracle-truth judge", "no row has a value")
+    judges = list(dict.fromkeys(str(r.get("judge_clues")) for r in usable))
+    order = [j for j in ("none (before PO)", "analyzer", "truth") if j in judges] + [
+        j for j in judges if j not in ("none (before PO)", "analyzer", "truth")
+    ]
+    langs = sorted({str(r.get("lang")) for r in usable})
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.0), squeeze=False)
+    width = 0.8 / max(1, len(order))
+    colors = {"none (before PO)": "#9a9a9a", "analyzer": KD_COLOR, "truth": "#d4a017"}
+    for ax, metric in zip(axes[0], chosen, strict=True):
+        for k, judge in enumerate(order):
+            vals = []
+            for lang in langs:
+                hit = [float(r["value"]) for r in usable
+                       if str(r.get("metric")) == metric and str(r.get("lang")) == lang and str(r.get("judge_clues")) == judge]  # fmt: skip
+                vals.append(hit[0] if hit else np.nan)
+            ax.bar(np.arange(len(langs)) + (k - (len(order) - 1) / 2) * width, vals, width,
+                   label=judge, color=colors.get(judge))  # fmt: skip
+        ax.set_xticks(range(len(langs)), langs)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(
+        "PO's judge (analyzer clues) against its upper bound (the corpus truth), one seed", fontsize=10
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

@@ -39,7 +39,8 @@ def training_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
 
 def kl_intervals(values: Mapping[str, Mapping[str, Any]]) -> Figure:
     """Horizontal bars of ``label -> {"mean", "ci95": [lo, hi]}`` (from
-    :func:`aligncap_lib.analysis.results_summary.kl_over_seeds`), with the interval as an error bar."""
+    :func:`aligncap_lib.analysis.results_summary.kl_over_seeds` or ``kl_with_floor``), with the interval as an error
+    bar and the KD floor (``"floor"``, where given) as a dashed line."""
     import matplotlib.pyplot as plt
 
     labels = list(values)
@@ -51,6 +52,13 @@ def kl_intervals(values: Mapping[str, Mapping[str, Any]]) -> Figure:
             i, v["mean"], color="#4c72b0" if "(kd)" in label else "#999999"
         )  # label "<variant> (<stage>)"
         ax.errorbar(v["mean"], i, xerr=[[v["mean"] - lo], [hi - v["mean"]]], color="black", capsize=3)
+    floors = {round(float(v["floor"]), 6) for v in values.values() if v.get("floor") is not None}
+    for floor in floors:  # the same teacher and clips for every student: one line
+        ax.axvline(
+            floor, color="#c0392b", ls="--", lw=1, label=f"floor (teacher vs itself, slot order) {floor:.3f}"
+        )
+    if floors:
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("held-out KL(text || speech) over caption tokens (nats/token, 95% interval)")
     ax.grid(axis="x", alpha=0.3)

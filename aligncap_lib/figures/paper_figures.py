@@ -12,7 +12,10 @@ figure                       input               shows
 ``ablation_bars``            ``summary.json``    the README table: metric x (split, lang), per variant
 ``slot_metrics_<s>_<lang>``  ``summary.json``    per-slot hallucination / accuracy / omission heatmaps
 ``claim_differences``        ``ablations.json``  each claim's paired difference and verdict
-``preference_size``          ``ablations.json``  metric vs fraction of preference pairs
+``kd_lambda_sweep``          ``extras.json``     metrics vs the KD weight (valid and the claim split)
+``data_size``                ``extras.json``     KD vs SFT against the share of paired training clips
+``truth_judge``              ``extras.json``     PO with the analyzer judge vs the oracle-truth judge
+``preference_size``          ``extras.json``     metric vs fraction of preference pairs
 ``dpo_reward_curves``        ``ablations.json``  trl's DPO rewards per step
 ``example_captions``         ``ablations.json``  reference vs variant captions for a few clips
 ===========================  ==================  ====================================================
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from aligncap_lib.core.run_layout import RunLayout
 
 #: The result files read, by stem (``<stem>.json``).
-INPUTS: tuple[str, ...] = ("summary", "kd", "probe", "ablations")
+INPUTS: tuple[str, ...] = ("summary", "kd", "probe", "ablations", "extras")
 
 
 def load_inputs(results_dir: Path | str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -76,9 +79,31 @@ FIGURES: dict[str, tuple[str | None, Callable[[Any], Figure]]] = {
     "speech_text_kl": ("kd", lambda kd: claim_figures.speech_text_kl(_get(kd, "valid_kl", {}))),
     "ablation_bars": ("summary", ablation_figures.ablation_bars),
     "claim_differences": ("ablations", lambda a: claim_figures.claim_differences(_get(a, "claims", []))),
+    "kd_lambda_sweep": (
+        "extras",
+        lambda e: claim_figures.sweep_curves(
+            _get(e, "kd_lambda", []),
+            x="kd_lambda",
+            series=("split", "lang"),
+            title="KD weight lambda (one seed; lambda 0 = SFT)",
+            xlabel="lambda",
+            symlog=True,
+        ),  # fmt: skip
+    ),
+    "data_size": (
+        "extras",
+        lambda e: claim_figures.sweep_curves(
+            _get(e, "data_size", []),
+            x="fraction",
+            series=("system", "lang"),
+            title="KD vs SFT against the share of paired training clips (test_zeroshot, one seed)",
+            xlabel="share of training clips",
+        ),  # fmt: skip
+    ),
+    "truth_judge": ("extras", lambda e: claim_figures.truth_judge_bars(_get(e, "truth_judge", []))),
     "preference_size": (
-        "ablations",
-        lambda a: claim_figures.preference_size_curve(_get(a, "preference_size", [])),
+        "extras",
+        lambda e: claim_figures.preference_size_curve(_get(e, "preference_size", [])),
     ),
     "dpo_reward_curves": ("ablations", lambda a: claim_figures.dpo_reward_curves(_get(a, "dpo_logs", {}))),
     "example_captions": (
@@ -113,16 +138,19 @@ def _jobs(payloads: Mapping[str, Any]) -> list[tuple[str, str | None, Callable[[
 
 
 def render_all(
-    results_dir: Path | str, layout: RunLayout | str | None = None
+    results_dir: Path | str, layout: RunLayout | str | None = None, only: Sequence[str] | None = None
 ) -> dict[str, dict[str, Path] | str]:
     """Render every figure whose input exists in ``results_dir`` and save it with :func:`save_fig` under
     ``layout``'s figures folder. Returns figure name -> ``{"png": path, "pdf": path}``, or -> a string saying
-    why it was skipped (its input missing or unreadable) or failed (the error; the other figures still render)."""
+    why it was skipped (its input missing or unreadable) or failed (the error; the other figures still render).
+    ``only``: render just these figure names."""
     import matplotlib.pyplot as plt
 
     payloads, problems = load_inputs(results_dir)
     out: dict[str, dict[str, Path] | str] = {}
     for name, stem, make in _jobs(payloads):
+        if only is not None and name not in only:
+            continue
         if stem is not None and stem not in payloads:
             out[name] = f"skipped: {problems.get(stem, stem + '.json missing')}"
             continue

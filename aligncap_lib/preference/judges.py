@@ -21,7 +21,7 @@ as one wrong claim; M = the measured clues that are not None):
 - precision = (claims in C that equal M) / (claims in C about a slot in M); NEUTRAL when C claims nothing
   verifiable (we cannot tell right from wrong, so neither reward nor punish).
 - coverage = (expected slots of M that C states with the measured bin) / (expected slots of M), where the
-  expected slots are those of M whose bin is not ``normal`` (``expect_normal=False``, as in
+  expected slots are those of M whose bin is not unmarked (``normal``, ``steady``; ``expect_normal=False``, as in
   :mod:`aligncap_lib.evaluation.hallucination`: people leave the unremarkable unsaid) plus the emotion, always; NEUTRAL
   when nothing is expected (equal for every caption of the clip, so no ranking changes).
 - factuality = (1 - ``coverage_weight``) * precision + ``coverage_weight`` * coverage, ``coverage_weight`` = 0.5.
@@ -45,7 +45,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from aligncap_lib.core.attributes import SLOTS, validate_slot
+from aligncap_lib.core.attributes import SLOTS, is_unmarked, validate_slot
 from aligncap_lib.core.manifest import LANGS
 from aligncap_lib.evaluation.faithfulness import FaithfulnessThresholds, violations
 from aligncap_lib.evaluation.hallucination import parse_claims
@@ -89,11 +89,13 @@ class ClipContext:
 
 @dataclasses.dataclass(frozen=True)
 class JudgeScore:
-    """One judged caption: ``score`` (overall, higher is better, in [0, 1]) and ``breakdown`` (criterion ->
-    [0, 1]; the rubric's criteria are :data:`CRITERIA`)."""
+    """One judged caption: ``score`` (overall, higher is better, in [0, 1]), ``breakdown`` (criterion ->
+    [0, 1]; the rubric's criteria are :data:`CRITERIA`) and ``contradicted``: the slots whose stated bin
+    contradicts the clip's clues (the rubric fills it; a judge that cannot say leaves it empty)."""
 
     score: float
     breakdown: dict[str, float]
+    contradicted: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -151,7 +153,7 @@ def factuality(
     checked = [s for s in claims if s in known]
     precision = sum(claims[s] == known[s] for s in checked) / len(checked) if checked else NEUTRAL
     # emotion is always expected: "neutral" is a statement, and no emotion bin is called "normal"
-    expected = [s for s in SLOTS if s in known and (expect_normal or known[s] != "normal")]
+    expected = [s for s in SLOTS if s in known and (expect_normal or not is_unmarked(s, known[s]))]
     coverage = sum(claims.get(s) == known[s] for s in expected) / len(expected) if expected else NEUTRAL
     return (1.0 - coverage_weight) * precision + coverage_weight * coverage
 
@@ -226,5 +228,6 @@ class RubricJudge:
                 "similarity": NEUTRAL if sim is None else min(1.0, max(0.0, sim)),
             }
             used = CRITERIA if sim is not None else ("factuality", "faithfulness")
-            out.append(JudgeScore(combine(breakdown, self.weights, used), breakdown))
+            wrong = tuple(sorted(s for s, v in c.items() if ctx.measured.get(s) not in (None, v)))
+            out.append(JudgeScore(combine(breakdown, self.weights, used), breakdown, wrong))
         return out

@@ -1,6 +1,6 @@
 """Stage ``eval`` of the variants that train nothing: ``trivial_random``, ``trivial_majority``, the range rows
-``content_oracle`` and ``wrong_content``, ``acoustic_template`` and the ``shuffled_speech`` control (the ``no_po`` model fed another clip's speech units
-of the same language). Output: ``runs/<preset>/models/<variant>/seed<k>/eval/`` with the same ``hyps/``,
+``content_oracle`` and ``wrong_content``, ``acoustic_template`` (deployment-realistic analyzer clues) and the
+``shuffled_speech`` control (the ``aligncap_full`` model after PO fed another clip's speech units of the same language). Output: ``runs/<preset>/models/<variant>/seed<k>/eval/`` with the same ``hyps/``,
 ``eval/`` and ``results.json`` as a trained stage, so the summary reads every variant alike.
 """
 
@@ -47,7 +47,7 @@ def evaluate_variant(
     upstream = ""
     stages = {"corpus": layout.corpus}
     if v.kind == "control":
-        student = train_student(layout, v.evaluates or "no_po", seed, preset, stage="kd", configs=configs)
+        student = _controlled_stage(layout, v, seed, preset, configs)
         upstream = str((read_stage(student) or {}).get("fingerprint", ""))
         stages["student"] = student
     corpus = read_stage(layout.corpus) or {}
@@ -67,15 +67,29 @@ def evaluate_variant(
     return out
 
 
+def _controlled_stage(layout: Any, v: Any, seed: int, preset: str | None, configs: Any) -> Path:
+    """Train (or reuse) the stage a control evaluates (``v.evaluates``: variant and stage); returns its folder."""
+    if v.evaluates is None:
+        raise ValueError(f"control {v.name!r} names no (variant, stage) to evaluate")
+    variant, stage = v.evaluates
+    if stage == "po":
+        from aligncap_lib.preference.po_regularization import train_po  # PO sits above the trained stages
+
+        return train_po(layout, variant, seed, preset, configs=configs)
+    return train_student(layout, variant, seed, preset, stage=stage, configs=configs)
+
+
 def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) -> dict[str, Any]:
 
     seed_everything(seed)
     records = layout.records()
     train = [r for r in records if r["split"] == "train"]
-    measured = inputs.acoustic_clues(records) if v.name in ("acoustic_template", "shuffled_speech") else {}
+    measured = inputs.deployment_clues(records) if v.name == "acoustic_template" else {}
     model = tok = units = None
     if v.kind == "control":
-        model, tok = load_model(layout.model(v.evaluates, seed) / "kd" / "merged")
+        assert v.evaluates is not None
+        variant, stage = v.evaluates
+        model, tok = load_model(layout.model(get_variant(variant).owner(stage), seed) / stage / "merged")
         units = inputs.unit_texts(layout, records)
     metrics: dict[str, Any] = {}
     for split in ev.splits:
@@ -96,7 +110,7 @@ def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) ->
                 moved = shuffled_units(recs, units, seed)
                 ex = clip_examples(
                     recs,
-                    VARIANTS[v.evaluates],
+                    VARIANTS[v.evaluates[0]],
                     units=moved,
                     measured=measured,
                     captions_per_clip=1,

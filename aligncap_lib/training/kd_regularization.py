@@ -127,10 +127,13 @@ def speech_text_kl(
     max_caption_tokens: int = 64,
     batch_size: int = 32,
     teacher: Any | None = None,
+    student_view: str = "speech",
 ) -> np.ndarray:
-    """Per-example mean KL(p_text || p_speech) over the caption tokens (teacher forcing on the reference
-    caption), in nats: float [N]. The text view is read by ``teacher`` if given, else by ``model`` itself
-    (adapter disabled when ``model`` is a peft model, so this measures the student against the frozen base).
+    """Per-example mean KL(p_text || p_student) over the caption tokens (teacher forcing on the reference
+    caption), in nats: float [N]. The text view (with ``teacher_clues``) is read by ``teacher`` if given, else by
+    ``model`` itself (adapter disabled when ``model`` is a peft model, so this measures the student against the
+    frozen base). The student side is ``model`` on ``student_view`` (``speech``; ``text`` with the examples'
+    ``student_clues``: the KD floor, :func:`aligncap_lib.training.stages.kd_floor`).
 
     The measured alignment: a KD student should have a lower value than the student trained without KD.
     """
@@ -141,7 +144,11 @@ def speech_text_kl(
         chunk = examples[start : start + batch_size]
         feats = [
             encode_example(
-                tokenizer, ex, input_view="speech", teacher_view="text", max_caption_tokens=max_caption_tokens
+                tokenizer,
+                ex,
+                input_view=student_view,
+                teacher_view="text",
+                max_caption_tokens=max_caption_tokens,
             )
             for ex in chunk
         ]

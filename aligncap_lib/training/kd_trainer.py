@@ -48,13 +48,13 @@ class ScheduleConfig(StageConfig):
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     captions_per_clip: int = 3  # each reference caption of a train clip is one example
-    #: Order of a training example's measured clues in its acoustic prompt: "slot" (as at inference) or
-    #: "caption" (the order its reference caption states them, as the teacher reads its clues;
-    #: variants.clip_examples). Measured (no_po, seed 0, 2 cores): "caption" raised test_zeroshot slot accuracy
-    #: en 0.852 -> 0.869, zh 0.605 -> 0.744, but factual hallucination en 0.044 -> 0.081, and the held-out
-    #: speech-vs-text KL 0.52 -> 1.41 (the student, taught that the caption follows its prompt's order, is
-    #: confidently wrong about a reference in another order). Kept "slot".
-    train_clue_order: str = "slot"
+    #: Per-slot clue dropout of a clue-reading student (``analyzer_clues``) in training: each analyzer clue of an
+    #: example is left out with this probability (variants.drop_clues), so that the student cannot caption from the
+    #: prompt alone and must also listen. Our choice: 0.5, every slot given as often as withheld.
+    clue_dropout: float = 0.5
+    #: Share of the paired training clips used (nested seeded subsets per language, extras.subset_fraction): the
+    #: data-size curve of the extras; 1.0 = all.
+    train_fraction: float = 1.0
     save_steps: int = plumbing_field(
         100
     )  # resume granularity; resume is exact, so results do not depend on it
@@ -66,7 +66,10 @@ class ScheduleConfig(StageConfig):
         )
         self._probability("warmup_ratio")
         self._require(self.max_grad_norm > 0, "max_grad_norm must be > 0")
-        self._one_of("train_clue_order", ("slot", "caption"))
+        self._probability("clue_dropout")
+        self._require(
+            0 < self.train_fraction <= 1, f"train_fraction must be in (0, 1], got {self.train_fraction}"
+        )
 
 
 class CaptionTrainer(Trainer):

@@ -93,13 +93,16 @@ def train_student(
     stage: str,
     callbacks: list[Any] | None = None,
     configs: StageConfigs | None = None,
+    name: str | None = None,
 ) -> Path:
-    """Train stage ``sft`` or ``kd`` of ``variant`` (or reuse it); returns the stage folder."""
+    """Train stage ``sft`` or ``kd`` of ``variant`` (or reuse it); returns the stage folder (``name``: a folder
+    name other than the stage's, for a sweep point with other configs: :mod:`aligncap_lib.analysis.extras`)."""
 
     v = get_variant(variant)
     owner = v.owner(stage)
     if owner != variant:  # a shared stage: train it once, under its owner
-        return train_student(layout, owner, seed, preset, stage=stage, callbacks=callbacks, configs=configs)
+        return train_student(layout, owner, seed, preset, stage=stage, callbacks=callbacks, configs=configs,
+                             name=name)  # fmt: skip
     cfgs = configs or StageConfigs.for_preset(preset or layout.preset)
     kd = cfgs.kd
     if stage == "kd" and v.teacher is None:
@@ -119,12 +122,12 @@ def train_student(
         {"variant": variant, "stage": stage, "seed": seed},
     )
 
-    out = layout.model(variant, seed) / stage
+    out = layout.model(variant, seed) / (name or stage)
     barrier()  # under accelerate launch: every process checks the cache at the same moment, so all agree
     info = read_stage(out)
     if info is not None and info.get("fingerprint") == fingerprint:
         return out
-    partial = out.with_name(stage + ".partial")
+    partial = out.with_name(out.name + ".partial")
     main = is_main_process()
     if main:
         if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fingerprint:
@@ -134,7 +137,7 @@ def train_student(
     barrier()
     # checkpoints (written by process 0 only, read by all on resume) are shared; every other file of a
     # process other than 0 goes to its private scratch folder, deleted at the end
-    work = partial if main else out.with_name(stage + ".partial" + rank_suffix())
+    work = partial if main else out.with_name(out.name + ".partial" + rank_suffix())
     work.mkdir(parents=True, exist_ok=True)
     summary = _train_and_evaluate(layout, v, stage, seed, cfgs, work, callbacks, partial / "checkpoints")
     if main:
@@ -167,7 +170,7 @@ def _train_and_evaluate(
     base, tok = load_model(layout.teacher / "model", cfgs.runtime)
     vocab = inputs.unit_vocabulary(layout)
     units = inputs.unit_texts(layout, records)
-    measured = inputs.acoustic_clues(records)
+    measured = inputs.deployment_clues(records)
     model = attach_lora(
         base,
         unit_token_ids(tok, vocab),
@@ -175,6 +178,10 @@ def _train_and_evaluate(
         gradient_checkpointing=cfgs.runtime.gradient_checkpointing,
     )
     train_recs = [r for r in records if r["split"] == "train"]
+    if schedule.train_fraction < 1:  # the extras' data-size curve
+        from aligncap_lib.analysis.extras import subset_fraction
+
+        train_recs = subset_fraction(train_recs, schedule.train_fraction)
     teacher_input = v.teacher if stage == "kd" else "transcript+clues"  # SFT: the view is only logged
     examples = clip_examples(
         train_recs,
@@ -183,7 +190,8 @@ def _train_and_evaluate(
         measured=measured,
         captions_per_clip=schedule.captions_per_clip,
         teacher=teacher_input,
-        student_clue_order=schedule.train_clue_order,
+        clue_dropout=schedule.clue_dropout,
+        seed=seed,
     )
     feats = [
         encode_example(
@@ -271,6 +279,50 @@ def _train_and_evaluate(
     return {"final_ce": log[-1].get("ce") if log else None} | {
         key: round(m["mean"], 4) for key, m in metrics.items() if key.endswith("_speech_text_kl")
     }
+
+
+def kd_floor(layout: Any, split: str, configs: StageConfigs | None = None) -> dict[str, Any]:
+    """The floor of the held-out KL on ``split``: KL(teacher given the caption's clues in the caption's order ||
+    the same teacher given the same clues in slot order), per clip, on the clips and captions the students' KL
+    reads (the first reference). The caption's order is information no student can hear, so no student's KL is
+    expected below it; ``student KL - floor`` is the excess KD can remove. Cached in ``runs/<preset>/kd_floor/``
+    by the teacher's fingerprint; returns ``{"ids", "kl"}``."""
+    import json
+
+    import numpy as np
+
+    from aligncap_lib.core.run_layout import run_stage
+
+    cfgs = configs or StageConfigs.for_preset(layout.preset)
+    teacher = read_stage(layout.teacher)
+    if teacher is None:
+        raise RuntimeError(f"no text teacher in {layout.teacher}: run `aligncap train --stage teacher` first")
+    fingerprint = combined_hash(teacher["fingerprint"], cfgs.captioner.result_hash(), {"split": split})
+
+    def build(tmp: Path) -> dict[str, Any]:
+        records = [r for r in layout.records() if r["split"] == split]
+        model, tok = load_model(layout.teacher / "model", cfgs.runtime)
+        held = clip_examples(records, get_variant("no_po"), units={}, measured={}, captions_per_clip=1,
+                             teacher="transcript+clues")  # fmt: skip
+        kl = speech_text_kl(model, tok, [_with_slot_order(ex) for ex in held], max_caption_tokens=cfgs.captioner.max_caption_tokens,
+                            student_view="text")  # fmt: skip
+        write_json(tmp / "floor.json", {"ids": [ex.id for ex in held], "kl": [float(x) for x in kl]})
+        return {"clips": len(held), "mean": float(np.mean(kl)) if len(kl) else None}
+
+    folder, _ = run_stage(
+        layout.work / "kd_floor" / split, fingerprint, build, upstream={"teacher": layout.teacher}
+    )
+    return dict(json.loads((folder / "floor.json").read_text(encoding="utf-8")))
+
+
+def _with_slot_order(ex: Any) -> Any:
+    """``ex`` whose student clues are its teacher clues in slot order (the KD floor's second view)."""
+    import dataclasses
+
+    from aligncap_lib.core.attributes import SLOTS
+
+    clues = ex.teacher_clues or {}
+    return dataclasses.replace(ex, student_clues={s: clues[s] for s in SLOTS if s in clues})
 
 
 def evaluate_model(
