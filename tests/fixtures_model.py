@@ -24,8 +24,10 @@ def smoke_model(smoke_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) 
     # plumbing scale: the student writes one caption per language (80 steps did not change that), so tests
     # compare logits and inputs besides captions
     configs = test_configs(n_bootstrap=200, steps=20, save_steps=20)
-    stage = train_student(layout, "no_po", 0, stage="kd", configs=configs)
-    export = export_variant(layout, "aligncap_full", 0)
+    # the clue-reading extension: its export exercises the inference path's clue sources (aligncap_full, which
+    # hears speech only, exports the same way with default clues "none")
+    stage = train_student(layout, "analyzer_clues", 0, stage="kd", configs=configs)
+    export = export_variant(layout, "analyzer_clues", 0)
     return SimpleNamespace(
         layout=layout, stage=stage, records=layout.records(), export=export, configs=configs
     )

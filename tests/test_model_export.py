@@ -75,7 +75,7 @@ def test_exported_model_reproduces_the_evaluation_captions(smoke_model, exported
     measured = inputs.deployment_clues(m.records)
     for lang in ("en", "zh"):
         recs = _test_clips(m, lang)
-        ex = clip_examples(recs, get_variant("no_po"), units=units, measured=measured, captions_per_clip=1,
+        ex = clip_examples(recs, get_variant("analyzer_clues"), units=units, measured=measured, captions_per_clip=1,
                            teacher=None)  # fmt: skip
         stored = json.loads((m.stage / "hyps" / f"test_zeroshot_{lang}.json").read_text(encoding="utf-8"))
         assert exported.caption_examples(ex) == stored
@@ -96,7 +96,7 @@ def test_export_folder_card_and_metrics(smoke_model) -> None:  # noqa: F811
     )
     info = json.loads((out / "aligncap.json").read_text())
     assert (info["variant"], info["trained_as"], info["stage"], info["preset"]) == (
-        "aligncap_full", "no_po", "kd", "smoke")  # fmt: skip
+        "analyzer_clues", "analyzer_clues", "kd", "smoke")  # fmt: skip
     assert info["default_clues"] == "acoustic" and info["decoding"]["strategy"] == "greedy"
     assert str(smoke_model.layout.work) not in (out / "aligncap.json").read_text()  # no absolute paths
     card = (out / "README.md").read_text(encoding="utf-8")
@@ -120,11 +120,11 @@ def test_export_folder_card_and_metrics(smoke_model) -> None:  # noqa: F811
 def test_export_is_deterministic_and_reused(smoke_model, tmp_path) -> None:  # noqa: F811
     m = smoke_model
     again = export_model(m.stage, m.layout.tokens, m.records, tmp_path / "again", preset="smoke",
-                         variant="aligncap_full", fingerprint=json.loads((m.export / "aligncap.json").read_text())
+                         variant="analyzer_clues", fingerprint=json.loads((m.export / "aligncap.json").read_text())
                          ["source"]["stage_fingerprint"])  # fmt: skip
     assert (again / "checksums.json").read_bytes() == (m.export / "checksums.json").read_bytes()
     stamp = (m.export / "checksums.json").stat().st_mtime_ns
-    assert export_variant(m.layout, "aligncap_full", 0) == m.export
+    assert export_variant(m.layout, "analyzer_clues", 0) == m.export
     assert (m.export / "checksums.json").stat().st_mtime_ns == stamp  # intact and current: not rewritten
 
 
@@ -187,8 +187,12 @@ def test_export_command(smoke_model, tmp_path, monkeypatch, capsys) -> None:  # 
         cli.SUBCOMMANDS, "export", ("aligncap_lib.export.exporter", "export a trained variant")
     )
     work = str(smoke_model.layout.work)
-    assert cli.main(["export", "--work", work, "--preset", "smoke", "--out", str(tmp_path / "e")]) == 0
-    assert "exported aligncap_full seed 0" in capsys.readouterr().out
+    out = str(tmp_path / "e")
+    assert (
+        cli.main(["export", "--work", work, "--preset", "smoke", "--variant", "analyzer_clues", "--out", out])
+        == 0
+    )
+    assert "exported analyzer_clues seed 0" in capsys.readouterr().out
     verify_export(tmp_path / "e")
     assert (
         cli.main(["export", "--work", work, "--preset", "smoke", "--seed", "5", "--out", str(tmp_path / "f")])
@@ -198,12 +202,15 @@ def test_export_command(smoke_model, tmp_path, monkeypatch, capsys) -> None:  # 
 
 
 def test_stage_settings_of_a_po_stage() -> None:
-    """A clue-reading variant defaults to acoustic clues, a clue-less one to none."""
+    """A clue-reading variant defaults to acoustic clues, a clue-less one (every student but the extension) to
+    none."""
     po = {
         "config": {"variant": "aligncap_full", "stage": "po", "seed": 1, "decoding": {"strategy": "greedy"}}
     }
     s = exporter.stage_settings(po)
-    assert (s["stage"], s["default_clues"], s["seed"]) == ("po", "acoustic", 1)
+    assert (s["stage"], s["default_clues"], s["seed"]) == ("po", "none", 1)
+    ext = {"config": {"variant": "analyzer_clues", "stage": "kd", "decoding": {}}}
+    assert exporter.stage_settings(ext)["default_clues"] == "acoustic"
     sft = {"config": {"variant": "baseline_sft", "stage": "sft", "decoding": {}}}
     assert exporter.stage_settings(sft)["default_clues"] == "none"
     with pytest.raises(ExportError, match="lacks"):

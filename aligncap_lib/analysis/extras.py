@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +30,9 @@ from aligncap_lib.core.presets import StageConfig, plumbing_field
 from aligncap_lib.core.reproducibility import configure_threads, write_results
 from aligncap_lib.core.run_layout import RunLayout
 from aligncap_lib.evaluation.result_store import load_results
+from aligncap_lib.training.stages import subset_fraction
+
+__all__ = ["EXTRAS_FIGURES", "ExtrasConfig", "choose_lambda", "run_extras", "subset_fraction", "write_extras"]
 
 #: The metrics each sweep row reports.
 SWEEP_METRICS: tuple[str, ...] = ("cider", "bleu_4", "slot_accuracy", "factual_hallucination", "repetition")
@@ -60,22 +62,6 @@ class ExtrasConfig(StageConfig):
         )
         for name in ("data_fractions", "pref_fractions"):
             self._require(all(0 < f <= 1 for f in getattr(self, name)), f"{name} must be in (0, 1]")
-
-
-def subset_fraction(records: Sequence[dict[str, Any]], fraction: float) -> list[dict[str, Any]]:
-    """A nested, seeded ``fraction`` of ``records`` per language (at least one clip each): the clips whose id hash
-    ranks in the first ``fraction`` of their language. Nested: the 25% subset lies inside the 50% one."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    if fraction >= 1:
-        return list(records)
-    keep: set[str] = set()
-    for lang in sorted({r["lang"] for r in records}):
-        ids = sorted(
-            (r["id"] for r in records if r["lang"] == lang), key=lambda i: (zlib.crc32(i.encode()), i)
-        )
-        keep |= set(ids[: max(1, round(fraction * len(ids)))])
-    return [r for r in records if r["id"] in keep]
 
 
 def _rows(folder: Path, extra: dict[str, Any], splits: Sequence[str]) -> list[dict[str, Any]]:
@@ -217,20 +203,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", default=None, help="smoke | cpu | paper (default: $ALIGNCAP_PRESET or cpu)"
     )
     parser.add_argument("--work", default=None, help="run folder (default runs/<preset>)")
-    parser.add_argument("--figures", action="store_true", help="also render the extras' figures")
 
 
 def run(args: argparse.Namespace) -> int:
-    """``aligncap extras``: run the extras, write ``extras.json`` (and the figures with ``--figures``)."""
+    """``aligncap extras``: run the extras and write ``extras.json`` (their figures: notebook 08, or
+    ``aligncap reproduce --extras``)."""
     configure_threads()
     layout = RunLayout.for_preset(args.preset, args.work)
     path = write_extras(layout, ExtrasConfig.for_preset(layout.preset))
     print(f"extras: {path}")
-    if args.figures:
-        from aligncap_lib.figures.paper_figures import render_all
-
-        done = render_all(layout.results, layout, only=EXTRAS_FIGURES)
-        print(json.dumps({k: v if isinstance(v, str) else "saved" for k, v in done.items()}, indent=1))
     return 0
 
 

@@ -144,7 +144,7 @@ def speech_text_kl(valid_kl: Mapping[str, Any]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("held-out KL(text || speech), nats/token (mean over seeds, 95% interval; dots: seeds)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (KD_COLOR, NO_KD_COLOR)]
+    handles: list[Any] = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (KD_COLOR, NO_KD_COLOR)]
     names = ["SFT+KD", "SFT only"]
     floors = {round(f, 6) for k in labels if (f := number(valid_kl[k].get("floor"))) is not None}
     for floor in floors:  # one teacher, one set of clips: one floor for every student

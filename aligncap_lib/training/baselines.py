@@ -68,15 +68,20 @@ def evaluate_variant(
 
 
 def _controlled_stage(layout: Any, v: Any, seed: int, preset: str | None, configs: Any) -> Path:
-    """Train (or reuse) the stage a control evaluates (``v.evaluates``: variant and stage); returns its folder."""
+    """The stage a control evaluates (``v.evaluates``: variant and stage): an SFT or KD stage is trained if
+    missing; a PO stage must exist (PO sits above this module: ``aligncap train --stage po`` first)."""
     if v.evaluates is None:
         raise ValueError(f"control {v.name!r} names no (variant, stage) to evaluate")
     variant, stage = v.evaluates
-    if stage == "po":
-        from aligncap_lib.preference.po_regularization import train_po  # PO sits above the trained stages
-
-        return train_po(layout, variant, seed, preset, configs=configs)
-    return train_student(layout, variant, seed, preset, stage=stage, configs=configs)
+    if stage in ("sft", "kd"):
+        return train_student(layout, variant, seed, preset, stage=stage, configs=configs)
+    folder = layout.model(get_variant(variant).owner(stage), seed) / stage
+    if read_stage(folder) is None:
+        raise RuntimeError(
+            f"{v.name} evaluates {variant}'s {stage} stage at seed {seed}, which is not trained: run "
+            f"`aligncap train --stage {stage} --variant {variant} --seed {seed}` first"
+        )
+    return folder
 
 
 def _build(tmp: Path, layout: Any, v: Any, seed: int, decoding: Any, ev: Any) -> dict[str, Any]:

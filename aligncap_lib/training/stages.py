@@ -13,6 +13,8 @@ writes a byte-identical ``results.json`` (tested).
 from __future__ import annotations
 
 import shutil
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -179,8 +181,6 @@ def _train_and_evaluate(
     )
     train_recs = [r for r in records if r["split"] == "train"]
     if schedule.train_fraction < 1:  # the extras' data-size curve
-        from aligncap_lib.analysis.extras import subset_fraction
-
         train_recs = subset_fraction(train_recs, schedule.train_fraction)
     teacher_input = v.teacher if stage == "kd" else "transcript+clues"  # SFT: the view is only logged
     examples = clip_examples(
@@ -279,6 +279,22 @@ def _train_and_evaluate(
     return {"final_ce": log[-1].get("ce") if log else None} | {
         key: round(m["mean"], 4) for key, m in metrics.items() if key.endswith("_speech_text_kl")
     }
+
+
+def subset_fraction(records: Sequence[dict[str, Any]], fraction: float) -> list[dict[str, Any]]:
+    """A nested, seeded ``fraction`` of ``records`` per language (at least one clip each): the clips whose id hash
+    ranks in the first ``fraction`` of their language. Nested: the 25% subset lies inside the 50% one."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction >= 1:
+        return list(records)
+    keep: set[str] = set()
+    for lang in sorted({r["lang"] for r in records}):
+        ids = sorted(
+            (r["id"] for r in records if r["lang"] == lang), key=lambda i: (zlib.crc32(i.encode()), i)
+        )
+        keep |= set(ids[: max(1, round(fraction * len(ids)))])
+    return [r for r in records if r["id"] in keep]
 
 
 def kd_floor(layout: Any, split: str, configs: StageConfigs | None = None) -> dict[str, Any]:
