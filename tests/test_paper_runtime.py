@@ -90,6 +90,9 @@ def test_paper_preset_runtime_runs_dpo_on_a_local_checkpoint(tmp_path: Path, mon
     model, tok, log = dpo_train(tmp_path / "start", pairs, po, tmp_path / "po", seed=0,
                                 lora_targets=("q_proj", "v_proj"), runtime=runtime)  # fmt: skip
     assert log and all(math.isfinite(h["loss"]) for h in log)
+    # the SFT term on the chosen caption is in the loss: at the first step the policy is the reference, so DPO's
+    # sigmoid loss alone is ln 2; the chosen captions' NLL under an untrained LM adds several nats
+    assert po.sft_weight > 0 and log[0]["loss"] > math.log(2) + 1.0
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base_weights = [p for n, p in model.named_parameters() if not p.requires_grad and p.ndim == 2]
     assert base_weights and all(p.dtype == torch.bfloat16 and p.device.type == device for p in base_weights)

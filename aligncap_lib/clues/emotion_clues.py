@@ -40,8 +40,10 @@ Rules (evaluation depends on them; the README copies them):
 Clue sources for the acoustic prompt (:func:`acoustic_prompt`, :class:`CluesConfig`): ``caption`` (parsed
 from a reference caption: privileged information, used by the text teacher, which during training sees the
 clip's description), ``acoustic`` (measured from the audio by :mod:`aligncap_lib.clues.acoustic_analyzer`: the only
-source that exists at inference, so the student uses it in SFT, KD, PO and inference), ``none`` (no clues:
-the ablation baseline).
+source that exists at inference), ``none`` (no clues:
+the ablation baseline). The default design gives the student no clue prompt at all (it hears speech, the caption's
+clues reach it through KD only); ``acoustic`` is the ``analyzer_clues`` extension's input and the PO judge's
+(:mod:`aligncap_lib.captioner.variants`).
 """
 
 from __future__ import annotations

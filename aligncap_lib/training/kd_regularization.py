@@ -2,7 +2,8 @@
 
 AlignCap's first property (paper, abstract): minimise the divergence between the LLM's next-token
 distributions over the caption given the *text* input (teacher: transcript + emotional clues parsed from the
-reference caption) and given the *speech* input (student: speech units + acoustic clues), as a knowledge
+reference caption: privileged information) and given the *speech* input (student: speech units and the
+instruction; the ``analyzer_clues`` extension also reads measured clues), as a knowledge
 distillation regulariser next to the usual cross-entropy (and :func:`speech_text_kl`, the same divergence measured
 on held-out clips):
 
