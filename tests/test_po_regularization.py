@@ -64,22 +64,33 @@ def test_pairs_take_best_and_worst_above_the_margin() -> None:
         build_pairs(prompts, {"a": ["x", "y"]}, {"a": [_Score(1.0, {})]}, margin=0.0)
 
 
-def test_contradiction_pairs_take_every_factual_difference_above_the_margin() -> None:
-    """``pairing="contradiction"``: all candidate pairs above the margin whose contradicted slots differ (chosen =
-    the higher score); equal texts, pairs below the margin and pairs wrong on the same slots are left out."""
+def test_contradiction_pairs_never_prefer_a_contradiction() -> None:
+    """``pairing="contradiction"``: all candidate pairs above the margin whose chosen caption is less wrong (its
+    contradicted slots a strict subset of the rejected one's, or the same ones with fewer broken rules); equal
+    texts, pairs below the margin and pairs whose chosen caption is wrong where the rejected is right are left
+    out."""
     prompts = {"a": "pa"}
-    candidates = {"a": ["right", "wrong emotion", "wrong pitch", "also wrong emotion", "right"]}
-    scores = {"a": [_Score(0.9, {"factuality": 1.0}), _Score(0.5, {"factuality": 0.5}, ("emotion",)),
-                    _Score(0.65, {"factuality": 0.6}, ("pitch_level",)),
-                    _Score(0.3, {"factuality": 0.2}, ("emotion",)), _Score(0.9, {"factuality": 1.0})]}  # fmt: skip
+    candidates = {"a": ["right", "wrong emotion", "wrong pitch", "also wrong emotion", "right", "repeats",
+                        "wrong pitch and emotion"]}  # fmt: skip
+    ok = {"factuality": 1.0, "faithfulness": 1.0}
+    scores = {"a": [_Score(0.9, ok), _Score(0.5, {"factuality": 0.5, "faithfulness": 1.0}, ("emotion",)),
+                    _Score(0.65, {"factuality": 0.6, "faithfulness": 1.0}, ("pitch_level",)),
+                    _Score(0.3, {"factuality": 0.2, "faithfulness": 0.5}, ("emotion",)), _Score(0.9, ok),
+                    _Score(0.7, {"factuality": 1.0, "faithfulness": 0.5}),
+                    _Score(0.1, {"factuality": 0.0, "faithfulness": 1.0}, ("emotion", "pitch_level"))]}  # fmt: skip
     pairs, stats = build_pairs(prompts, candidates, scores, margin=0.1, pairing="contradiction")
     got = {(p["chosen"], p["rejected"]) for p in pairs}
     assert got == {("right", "wrong pitch"), ("right", "wrong emotion"), ("right", "also wrong emotion"),
-                   ("wrong pitch", "wrong emotion"), ("wrong pitch", "also wrong emotion")}  # fmt: skip
-    assert stats["pairs"] == 5 and stats["clips_with_pairs"] == 1 and stats["pairing"] == "contradiction"
-    assert all(p["rejected_contradicted"] != p["chosen_contradicted"] for p in pairs)
+                   ("right", "repeats"), ("right", "wrong pitch and emotion"),
+                   ("repeats", "wrong emotion"), ("repeats", "also wrong emotion"),
+                   ("repeats", "wrong pitch and emotion"), ("wrong pitch", "wrong pitch and emotion"),
+                   ("wrong emotion", "also wrong emotion"), ("wrong emotion", "wrong pitch and emotion"),
+                   ("also wrong emotion", "wrong pitch and emotion")}  # fmt: skip
+    assert ("wrong pitch", "wrong emotion") not in got  # the chosen would be wrong on the pitch
+    assert stats["clips_with_pairs"] == 1 and stats["pairing"] == "contradiction"
+    assert all(set(p["chosen_contradicted"]) <= set(p["rejected_contradicted"]) for p in pairs)
     best_worst, _ = build_pairs(prompts, candidates, scores, margin=0.1)
-    assert [(p["chosen"], p["rejected"]) for p in best_worst] == [("right", "also wrong emotion")]
+    assert [(p["chosen"], p["rejected"]) for p in best_worst] == [("right", "wrong pitch and emotion")]
     with pytest.raises(ValueError, match="pairing"):
         build_pairs(prompts, candidates, scores, margin=0.1, pairing="all")
 
@@ -91,6 +102,9 @@ def test_the_rubric_names_the_contradicted_slots() -> None:
     right, wrong = RubricJudge().score_many([("The speaker sounds happy with a high pitch.", ctx),
                                              ("The speaker sounds sad with a high pitch.", ctx)])  # fmt: skip
     assert right.contradicted == () and wrong.contradicted == ("emotion",) and right.score > wrong.score
+    # a caption that says one thing twice breaks the one-sentence instruction: faithfulness halves
+    (twice,) = RubricJudge().score_many([("The speaker sounds happy with a high pitch and a high pitch.", ctx)])
+    assert twice.breakdown["faithfulness"] == 0.5 * right.breakdown["faithfulness"] and twice.contradicted == ()
 
 
 def test_the_judge_reads_the_deployment_analyzer_never_the_truth(po_run) -> None:

@@ -28,8 +28,10 @@ as one wrong claim; M = the measured clues that are not None):
   Why both: precision alone rewards saying nothing (a silent caption cannot be wrong), and a judge that rewards
   silence teaches the captioner silence. With 0.5: a wrong claim (0.0) < silence (0.25) < one right claim of
   four expected (0.625) < all four right (1.0).
-- faithfulness = 0.5 ** (number of :func:`aligncap_lib.evaluation.faithfulness.violations`): 1.0 with none; each
-  violation halves it (one broken rule is already a caption the instruction did not ask for).
+- faithfulness = 0.5 ** (number of :func:`aligncap_lib.evaluation.faithfulness.violations`, plus 1 when the caption
+  repeats a slot phrase or a clause: :func:`aligncap_lib.evaluation.repetition.repeats`): 1.0 with none; each
+  violation halves it (one broken rule is already a caption the instruction did not ask for; a caption that says
+  one thing twice is not the one sentence asked for).
 - similarity = max(0, mean cosine to the references) under the sentence encoder
   (:func:`aligncap_lib.evaluation.similarity.default_encoder`; a negative cosine is as unrelated as zero). Without
   references it is NEUTRAL in the breakdown and left out of the score (weights renormalised).
@@ -49,6 +51,7 @@ from aligncap_lib.core.attributes import SLOTS, is_unmarked, validate_slot
 from aligncap_lib.core.manifest import LANGS
 from aligncap_lib.evaluation.faithfulness import FaithfulnessThresholds, violations
 from aligncap_lib.evaluation.hallucination import parse_claims
+from aligncap_lib.evaluation.repetition import repeats
 from aligncap_lib.evaluation.similarity import default_encoder
 
 __all__ = ["CRITERIA", "DEFAULT_WEIGHTS", "NEUTRAL", "ClipContext", "Judge", "JudgeScore", "RubricJudge"]
@@ -224,7 +227,7 @@ class RubricJudge:
                 "factuality": factuality(
                     c, ctx.measured, expect_normal=self.expect_normal, coverage_weight=self.coverage_weight
                 ),
-                "faithfulness": 0.5 ** sum(flags.values()),
+                "faithfulness": 0.5 ** (sum(flags.values()) + repeats(cap, ctx.lang)),
                 "similarity": NEUTRAL if sim is None else min(1.0, max(0.0, sim)),
             }
             used = CRITERIA if sim is not None else ("factuality", "faithfulness")

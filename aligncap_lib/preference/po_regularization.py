@@ -7,8 +7,10 @@ analyzer measures as ``aligncap caption`` does (``judge_clues="analyzer"``, the 
 ``judge_clues="truth"`` (the corpus attributes) is PO's upper bound, an extra of the reproduction, never a claim.
 
 Pairs (``pairing="contradiction"``, the default): every two candidates of a clip whose judge scores differ by at least
-the margin *and* that contradict the clues on different slots: DPO then learns from factual differences, not from
-style. ``pairing="best_worst"``: one pair per clip (the best and the worst candidate above the margin).
+the margin and whose chosen caption is less wrong: it contradicts the clues on no slot the rejected one does not, and
+on fewer slots, or on the same ones while breaking fewer instruction rules. DPO then learns from factual and
+faithfulness defects, never to prefer a contradiction. ``pairing="best_worst"``: one pair per clip (the best and
+the worst candidate above the margin).
 
 Where PO starts (the variant table, :mod:`aligncap_lib.captioner.variants`): the stage before ``po`` in the variant's
 ``stages``: ``aligncap_full`` from ``no_po``'s KD checkpoint, ``no_kd`` from its SFT model, ``no_clues`` from
@@ -83,8 +85,8 @@ class POConfig(StageConfig):
         "analyzer"  # what the rubric checks claims against: "analyzer" | "truth" (upper bound only)
     )
     margin: float = 0.1  # judge-score gap below which two candidates are too close to call (noise)
-    #: "contradiction": all pairs above the margin that contradict different slots (up to K(K-1)/2 per clip);
-    #: "best_worst": the best and the worst candidate per clip
+    #: "contradiction": all pairs above the margin whose chosen caption is less wrong (build_pairs; up to K(K-1)/2 per
+    #: clip); "best_worst": the best and the worst candidate per clip
     pairing: str = "contradiction"
     pair_fraction: float = 1.0  # share of the pairs used: the preference-set-size sweep
     beta: float = 0.1  # trl's default DPO temperature; the paper gives none
@@ -160,8 +162,9 @@ def build_pairs(
     """Preference pairs of each clip's judged candidates. ``scores[id][k]`` is a judge score (``.score``,
     ``.breakdown``, ``.contradicted``). ``pairing="best_worst"``: chosen = the best-scored candidate, rejected =
     the worst, kept when ``best - worst >= margin`` and the texts differ. ``pairing="contradiction"``: every two
-    candidates with different texts, a score gap ``>= margin`` and different contradicted slots (chosen = the
-    higher score; a judge that reports no contradictions gives no such pair). Returns ``(pairs, stats)``; stats:
+    candidates with different texts and a score gap ``>= margin`` (chosen = the higher score) whose chosen caption
+    is less wrong: its contradicted slots are a subset of the rejected one's, and a strict subset or its
+    ``faithfulness`` is higher (a judge that reports no contradictions gives only faithfulness pairs). Returns ``(pairs, stats)``; stats:
     clips, pairs kept, kept at other margins (best vs worst), and the rejected captions' defect by criterion (a
     criterion where rejected scores below chosen: ``factuality`` = factual hallucination, ``faithfulness`` =
     faithfulness hallucination)."""
@@ -203,10 +206,12 @@ def build_pairs(
                     continue
                 if judged[hi].score - judged[lo].score < margin:
                     continue
-                if set(getattr(judged[hi], "contradicted", ())) == set(
-                    getattr(judged[lo], "contradicted", ())
-                ):
-                    continue
+                wrong_hi = set(getattr(judged[hi], "contradicted", ()))
+                wrong_lo = set(getattr(judged[lo], "contradicted", ()))
+                faith_hi = judged[hi].breakdown.get("faithfulness", 0.0)
+                faith_lo = judged[lo].breakdown.get("faithfulness", 0.0)
+                if not (wrong_hi < wrong_lo or (wrong_hi == wrong_lo and faith_hi > faith_lo)):
+                    continue  # the chosen caption must not be wrong where the rejected one is right
                 seen.add((texts[hi], texts[lo]))
                 add(cid, texts, judged, hi, lo)
     stats = {
