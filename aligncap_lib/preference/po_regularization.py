@@ -73,6 +73,8 @@ class POConfig(StageConfig):
     run). The paper states none of these values; each is our choice with its reason."""
 
     stage: ClassVar[str] = "po"
+    #: 2: pairs that never prefer a contradiction, the rubric's repetition rule (the pairs' cache key moves).
+    protocol: ClassVar[int] = 2
 
     max_clips: int = 512  # at most about 512 pref clips (the cpu corpus has fewer)
     candidates: int = 4  # K samples per clip: best and worst of 4 already differ on most clips (measured)
@@ -357,7 +359,7 @@ def ensure_pairs(
 def pairs_fingerprint(start_fingerprint: str, po: POConfig, variant: str, seed: int) -> str:
     """The pairs' cache key: the start stage, the pair settings and, for the human judge, the *contents* of the
     preference file (a file a lab fills in over time must be re-read; its path says nothing)."""
-    fields = {k: v for k, v in po.result_fields().items() if k in _PAIR_FIELDS}
+    fields = {k: v for k, v in po.result_fields().items() if k in _PAIR_FIELDS} | {"protocol": po.protocol}
     if po.judge == "human" and po.human_preferences:
         path = Path(po.human_preferences)
         if not path.is_file():
