@@ -238,7 +238,7 @@ def run_extras_step(layout: RunLayout) -> Path:
     configure_threads()
     start = time.perf_counter()
     print("extras ...", end="", flush=True)
-    path = write_extras(layout, ExtrasConfig.for_preset(layout.preset), seconds_from=start)
+    path = write_extras(layout, ExtrasConfig.for_preset(layout.preset))
     print(f" {time.perf_counter() - start:.1f} s; {path}", flush=True)
     render_all(layout.results, layout, only=EXTRAS_FIGURES)
     return path

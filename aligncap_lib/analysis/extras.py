@@ -185,14 +185,10 @@ def run_extras(layout: Any, cfg: ExtrasConfig) -> dict[str, Any]:
     return out
 
 
-def write_extras(layout: Any, cfg: ExtrasConfig, seconds_from: float | None = None) -> Path:
-    """Run the extras and write ``results/<preset>/extras.json`` (with the wall time in ``seconds`` when
-    ``seconds_from``, a ``time.perf_counter()`` value, is given); returns its path."""
-    import time
-
-    start = time.perf_counter() if seconds_from is None else seconds_from
+def write_extras(layout: Any, cfg: ExtrasConfig) -> Path:
+    """Run the extras and write ``results/<preset>/extras.json``; returns its path (the wall time is printed by
+    ``aligncap reproduce --extras``, not stored: results files hold what another machine must reproduce)."""
     payload = run_extras(layout, cfg)
-    payload["seconds"] = round(time.perf_counter() - start, 1)
     path = layout.results / "extras.json"
     write_results(path, payload, config=cfg.to_dict())
     return path

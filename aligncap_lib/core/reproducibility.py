@@ -203,6 +203,7 @@ CROSS_MACHINE: dict[str, Any] = {
     "po.json": ("abs", 0.05),
     "summary.json": ("abs", 0.05),
     "ablations.json": "verdicts",
+    "extras.json": ("abs", 0.05),  # one seed of trainings, like summary.json
 }
 
 _OPPOSED = {"reproduced": "contradicted", "contradicted": "reproduced"}
