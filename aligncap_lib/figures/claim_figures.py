@@ -274,9 +274,17 @@ def sweep_curves(
     if not chosen:
         return placeholder(title, f"no row has a numeric {x} and value")
     fig, axes = plt.subplots(1, len(chosen), figsize=(3.5 * len(chosen), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], chosen, strict=True):
+    legend_keys: set[tuple[str, ...]] = set()
+    for n, (ax, metric) in enumerate(zip(axes[0], chosen, strict=True)):
         mine = [r for r in usable if str(r.get("metric")) == metric]
-        for key in sorted({tuple(str(r.get(k)) for k in series) for r in mine}):
+        keys = sorted({tuple(str(r.get(k)) for k in series) for r in mine})
+        if n == 0:
+            legend_keys = set(keys)
+        elif (
+            not set(keys) <= legend_keys
+        ):  # a series the shared legend does not name (e.g. "valid both"): say it here
+            metric = f"{metric} ({', '.join(' '.join(k) for k in keys)})"
+        for key in keys:
             cell = [r for r in mine if tuple(str(r.get(k)) for k in series) == key]
             xs = sorted({float(r[x]) for r in cell})
             ys = [sum(float(r["value"]) for r in cell if float(r[x]) == v) / sum(float(r[x]) == v for r in cell)
