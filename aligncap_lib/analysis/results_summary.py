@@ -206,12 +206,11 @@ def kl_with_floor(
     """The held-out KL of ``variant``'s ``stage`` on ``split`` (:func:`kl_over_seeds`) next to its floor (the
     teacher against itself with the clues in slot order: :func:`aligncap_lib.training.stages.kd_floor`, measured on
     the same clips) and the excess over the floor, each with the hierarchical interval (seeds, then clips):
-    ``{"mean", "ci95", "floor", "floor_ci95", "excess", "excess_ci95", "n_seeds"}``."""
+    ``{"mean", "ci95", "n_seeds", "per_seed", "floor", "floor_ci95", "excess", "excess_ci95"}``."""
     from aligncap_lib.training.stages import kd_floor
 
+    kl = kl_over_seeds(layout, variant, stage, config, seeds, split)
     per_seed = valid_kl_per_seed(layout, variant, stage, seeds, split)
-    if not per_seed:
-        raise FileNotFoundError(f"no {split}_kl.json for {variant}/{stage}: train it first")
     floor = kd_floor(layout, split)
     if any(d["ids"] != floor["ids"] for d in per_seed.values()):
         raise ValueError(
@@ -219,17 +218,14 @@ def kl_with_floor(
         )
     f = np.asarray(floor["kl"])
     kw = {"n_resamples": config.n_bootstrap, "confidence": config.confidence, "seed": config.bootstrap_seed}
-    kl = bs.hierarchical_interval(np.stack([bs.as_mean_stats(np.asarray(d["kl"])) for d in per_seed.values()]),
-                                  bs.mean_statistic, **kw)  # fmt: skip
     excess = bs.hierarchical_interval(
         np.stack([bs.as_mean_stats(np.asarray(d["kl"]) - f) for d in per_seed.values()]),
         bs.mean_statistic,
         **kw,
     )
     fl = bs.bootstrap_interval(bs.as_mean_stats(f), bs.mean_statistic, **kw)
-    return {"mean": kl.point, "ci95": [kl.low, kl.high], "floor": fl.point, "floor_ci95": [fl.low, fl.high],
-            "excess": excess.point, "excess_ci95": [excess.low, excess.high], "n_seeds": len(per_seed),
-            "per_seed": {s: float(np.mean(d["kl"])) for s, d in per_seed.items()}}  # fmt: skip
+    return kl | {"floor": fl.point, "floor_ci95": [fl.low, fl.high], "excess": excess.point,
+                 "excess_ci95": [excess.low, excess.high]}  # fmt: skip
 
 
 #: The quality bar: ``no_po`` beats each of these on ``test_zeroshot`` English, on each metric, with
