@@ -103,8 +103,12 @@ def test_the_rubric_names_the_contradicted_slots() -> None:
                                              ("The speaker sounds sad with a high pitch.", ctx)])  # fmt: skip
     assert right.contradicted == () and wrong.contradicted == ("emotion",) and right.score > wrong.score
     # a caption that says one thing twice breaks the one-sentence instruction: faithfulness halves
-    (twice,) = RubricJudge().score_many([("The speaker sounds happy with a high pitch and a high pitch.", ctx)])
-    assert twice.breakdown["faithfulness"] == 0.5 * right.breakdown["faithfulness"] and twice.contradicted == ()
+    (twice,) = RubricJudge().score_many(
+        [("The speaker sounds happy with a high pitch and a high pitch.", ctx)]
+    )
+    assert (
+        twice.breakdown["faithfulness"] == 0.5 * right.breakdown["faithfulness"] and twice.contradicted == ()
+    )
 
 
 def test_the_judge_reads_the_deployment_analyzer_never_the_truth(po_run) -> None:
