@@ -231,9 +231,9 @@ def reproduce(
 
 def run_extras_step(layout: RunLayout) -> Path:
     """The extras of the reproduction in this process (threads set on purpose), then their figures."""
-    from aligncap_lib.analysis.extras import EXTRAS_FIGURES, ExtrasConfig, write_extras
+    from aligncap_lib.analysis.extras import ExtrasConfig, write_extras
     from aligncap_lib.core.reproducibility import configure_threads
-    from aligncap_lib.figures.paper_figures import render_all
+    from aligncap_lib.figures.paper_figures import EXTRAS_FIGURES, render_all
 
     configure_threads()
     start = time.perf_counter()

@@ -32,7 +32,7 @@ from aligncap_lib.core.run_layout import RunLayout
 from aligncap_lib.evaluation.result_store import load_results
 from aligncap_lib.training.stages import subset_fraction
 
-__all__ = ["EXTRAS_FIGURES", "ExtrasConfig", "choose_lambda", "run_extras", "subset_fraction", "write_extras"]
+__all__ = ["ExtrasConfig", "choose_lambda", "run_extras", "subset_fraction", "write_extras"]
 
 #: The metrics each sweep row reports.
 SWEEP_METRICS: tuple[str, ...] = ("cider", "bleu_4", "slot_accuracy", "factual_hallucination", "repetition")
@@ -209,7 +209,3 @@ def run(args: argparse.Namespace) -> int:
     path = write_extras(layout, ExtrasConfig.for_preset(layout.preset))
     print(f"extras: {path}")
     return 0
-
-
-#: The figures drawn from ``extras.json``.
-EXTRAS_FIGURES: tuple[str, ...] = ("kd_lambda_sweep", "data_size", "preference_size", "truth_judge")

@@ -111,6 +111,8 @@ FIGURES: dict[str, tuple[str | None, Callable[[Any], Figure]]] = {
         lambda a: example_figures.example_table(_get(a, "examples", [])),
     ),
 }
+#: The figures of ``extras.json`` (:mod:`aligncap_lib.analysis.extras`, run only where the extras were run).
+EXTRAS_FIGURES: tuple[str, ...] = ("kd_lambda_sweep", "data_size", "truth_judge", "preference_size")
 #: Figures drawn once per (split, lang) of ``summary.json``'s aggregate, named ``<name>_<split>_<lang>``.
 PER_CELL_FIGURES: dict[str, Callable[[Any, str, str], Figure]] = {
     "slot_metrics": ablation_figures.slot_heatmaps
