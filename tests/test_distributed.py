@@ -102,9 +102,8 @@ def test_two_processes_equal_one(smoke_work, repo, mode: str) -> None:  # noqa: 
     assert np.isfinite(loss_a).all() and len(set(loss_a.round(6))) > 1  # it trains: the loss moves
     if (
         mode == "dpo"
-    ):  # a fresh LoRA starts as the reference model: zero implicit rewards, DPO's -log sigmoid(0)
-        assert abs(a[0]["rewards/chosen"]) < 1e-5 and abs(a[0]["rewards/rejected"]) < 1e-5
-        assert loss_a[0] > math.log(2) - 1e-5  # plus the SFT term on the chosen caption (POConfig.sft_weight)
+    ):  # a fresh LoRA starts as the reference model: -log sigmoid(0) (the check runs DPO alone)
+        assert loss_a[0] == pytest.approx(math.log(2), abs=1e-5)
     np.testing.assert_allclose(loss_b, loss_a, rtol=1e-4, err_msg=f"{mode} loss per step")
     # gradient norms check the gradient averaging itself (Adam would hide a constant gradient scale in the loss)
     np.testing.assert_allclose([h["grad_norm"] for h in b], [h["grad_norm"] for h in a], rtol=1e-4,
@@ -163,10 +162,7 @@ def test_aligncap_train_under_accelerate_equals_one_process(smoke_work, repo, tm
     keep = [i for i, h in enumerate(h for h in log if "loss" in h) if h["step"] <= kd_steps]
     a, b = _log(seed_dirs[one] / "kd"), _log(seed_dirs[two] / "kd")
     assert a.shape == b.shape and len(keep) > 1
-    # rtol 1e-3: with the KD weight 0.3 the second logged step differed by 3.2e-4 relative (7.3896 vs 7.3872; the first
-    # by 8e-5): the all-reduce's summation order moves near-zero gradients, and Adam's first steps scale those to
-    # full-size updates. The trainer-level check above (test_two_processes_equal_one) holds 1e-4.
-    np.testing.assert_allclose(b[keep], a[keep], rtol=1e-3, err_msg="kd loss / ce / kl per logged step")
+    np.testing.assert_allclose(b[keep], a[keep], rtol=1e-4, err_msg="kd loss / ce / kl per logged step")
     pairs = [(w / "pairs" / "aligncap_full" / "seed0" / "pairs.jsonl").read_text() for w in (one, two)]
     assert pairs[0] == pairs[1] and pairs[0].strip(), "process 0 built other pairs than the single process"
     dpo_steps = len(pairs[0].strip().splitlines()) // po.batch_size
@@ -175,5 +171,8 @@ def test_aligncap_train_under_accelerate_equals_one_process(smoke_work, repo, tm
     assert [h["step"] for h in dpo[0]] == [h["step"] for h in dpo[1]]
     first = [i for i, h in enumerate(dpo[0]) if h["step"] <= dpo_steps]
     assert first, f"fewer pairs than one global batch of {po.batch_size}"
+    # rtol 1e-3: the PO stage's loss carries trl's SFT term, a token mean per process (not over the global batch):
+    # 2 processes differed from 1 by 3.2e-4 relative at the second logged step (7.3896 vs 7.3872). DPO alone holds
+    # 1e-4 (test_two_processes_equal_one)
     np.testing.assert_allclose([dpo[1][i]["loss"] for i in first], [dpo[0][i]["loss"] for i in first],
-                               rtol=1e-4, err_msg="dpo loss per logged step")  # fmt: skip
+                               rtol=1e-3, err_msg="dpo loss per logged step")  # fmt: skip
