@@ -235,7 +235,6 @@ def claims(layout: Any, cfg: AblationConfig, ev: Any) -> list[dict[str, Any]]:
 
     seeds = list(cfg.seeds)
     rows: list[dict[str, Any]] = []
-    kl_id, kl_claim, kl_a, kl_b = KL_CLAIM
     for claim_id, claim, a, b, metrics in CLAIMS:
         ra, rb = stage_results(layout, *a, seeds=seeds), stage_results(layout, *b, seeds=seeds)
         comparison = f"{a[0]} ({a[1]}) - {b[0]} ({b[1]})"
@@ -285,9 +284,8 @@ def clue_reading(layout: Any, cfg: AblationConfig, ev: Any, seed: int | None = N
     Cached under ``runs/<preset>/eval/clue_reading/seed<k>/`` by the stage's fingerprint."""
     from aligncap_lib.captioner.generation import generate_captions
     from aligncap_lib.captioner.variants import clip_examples, drop_clues, shuffled_units
-    from aligncap_lib.core.attributes import SLOTS, is_unmarked
     from aligncap_lib.core.reproducibility import write_json
-    from aligncap_lib.evaluation.hallucination import parse_claims
+    from aligncap_lib.evaluation.hallucination import parse_claims, slot_accuracy, truth_from_record
 
     seed = cfg.seeds[0] if seed is None else seed
     stage = layout.model("analyzer_clues", seed) / "kd"
@@ -298,10 +296,10 @@ def clue_reading(layout: Any, cfg: AblationConfig, ev: Any, seed: int | None = N
     split = cfg.claim_split
     fingerprint = combined_hash((read_stage(stage) or {}).get("fingerprint", ""), configs.decoding.result_hash(),
                                 {"split": split, "dropout": p, "seed": seed})  # fmt: skip
+    records = layout.records()
+    measured = inputs.deployment_clues(records)
 
     def build(tmp: Path) -> dict[str, Any]:
-        records = layout.records()
-        measured = inputs.deployment_clues(records)
         units = inputs.unit_texts(layout, records)
         model, tok = load_model(stage / "merged")
         v = get_variant("analyzer_clues")
@@ -322,31 +320,25 @@ def clue_reading(layout: Any, cfg: AblationConfig, ev: Any, seed: int | None = N
     folder, _ = run_stage(layout.work / "eval" / "clue_reading" / f"seed{seed}", fingerprint, build,
                           upstream={"student": stage})  # fmt: skip
     stored = json.loads((folder / "clue_reading.json").read_text(encoding="utf-8"))
-    records = {r["id"]: r for r in layout.records()}
-    measured = inputs.deployment_clues(list(records.values()))
+    by_id = {r["id"]: r for r in records}
+
+    def share(stats: np.ndarray) -> float | None:
+        return float(stats[:, 0].sum() / stats[:, 1].sum()) if stats[:, 1].sum() else None
+
     rows = []
     for lang, data in sorted(stored.items()):
         ids = sorted(data["given"])
-        claims = {name: dict(zip(ids, parse_claims([h[i] for i in ids], lang)[0], strict=True))
-                  for name, h in data["hyps"].items()}  # fmt: skip
+        claims = {name: parse_claims([h[i] for i in ids], lang)[0] for name, h in data["hyps"].items()}
+        # what copying the prompt states: the analyzer's measured clues
+        claims["analyzer"] = [{s_: b for s_, b in measured[i].items() if b is not None} for i in ids]
+        truths = [truth_from_record(by_id[i]) for i in ids]
         for group in ("given", "dropped"):
-            per_clip: dict[str, list[np.ndarray]] = {"real": [], "shuffled": [], "analyzer": []}
-            for i in ids:
-                truth = {**(records[i].get("attributes") or {}), "emotion": records[i].get("emotion")}
-                slots = [s_ for s_ in SLOTS if truth.get(s_) is not None and not is_unmarked(s_, truth[s_])
-                         and ((s_ in data["given"][i]) == (group == "given"))]  # fmt: skip
-                for name in ("real", "shuffled"):
-                    hits = [claims[name][i].get(s_) == truth[s_] for s_ in slots]
-                    per_clip[name].append(np.array([sum(hits), len(hits)], dtype=float))
-                hits = [measured[i].get(s_) == truth[s_] for s_ in slots]
-                per_clip["analyzer"].append(np.array([sum(hits), len(hits)], dtype=float))
-            stats = {k: np.stack(v) for k, v in per_clip.items()}
+            # the group's slots only: slot_accuracy expects the known, marked true slots (and the emotion)
+            masked = [{s_: t if (s_ in data["given"][i]) == (group == "given") else None for s_, t in truth.items()}
+                      for i, truth in zip(ids, truths, strict=True)]  # fmt: skip
+            stats = {name: bs.as_ratio_stats(*slot_accuracy(c, masked)) for name, c in claims.items()}
             iv = bs.paired_difference(stats["real"], stats["shuffled"], bs.ratio_statistic,
                                       n_resamples=ev.n_bootstrap, confidence=ev.confidence, seed=ev.bootstrap_seed)  # fmt: skip
-
-            def share(x: np.ndarray) -> float | None:
-                return float(x[:, 0].sum() / x[:, 1].sum()) if x[:, 1].sum() else None
-
             rows.append({"lang": lang, "group": group, "items": int(stats["real"][:, 1].sum()),
                          "real": share(stats["real"]), "shuffled": share(stats["shuffled"]),
                          "analyzer": share(stats["analyzer"]), "diff": iv.point, "ci95": [iv.low, iv.high],

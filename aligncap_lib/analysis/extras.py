@@ -64,12 +64,20 @@ class ExtrasConfig(StageConfig):
             self._require(all(0 < f <= 1 for f in getattr(self, name)), f"{name} must be in (0, 1]")
 
 
-def _rows(folder: Path, extra: dict[str, Any], splits: Sequence[str]) -> list[dict[str, Any]]:
+def _rows(
+    folder: Path, extra: dict[str, Any], splits: Sequence[str], kl_split: str | None = None
+) -> list[dict[str, Any]]:
+    """A stage's :data:`SWEEP_METRICS` on ``splits`` per language, and with ``kl_split`` its mean held-out KL on
+    that split (``lang`` "both"), each row carrying ``extra``."""
     out = []
     for (split, lang), res in sorted(load_results(folder).items()):
         if split in splits:
             out += [{**extra, "split": split, "lang": lang, "metric": m, "value": res.metrics.get(m)}
                     for m in SWEEP_METRICS]  # fmt: skip
+    if kl_split is not None:
+        kl = json.loads((folder / f"{kl_split}_kl.json").read_text(encoding="utf-8"))["kl"]
+        out.append({**extra, "split": kl_split, "lang": "both", "metric": "speech_text_kl",
+                    "value": sum(kl) / len(kl)})  # fmt: skip
     return out
 
 
@@ -105,10 +113,7 @@ def kd_lambda_rows(layout: Any, cfg: ExtrasConfig, base: Any) -> list[dict[str, 
         else:
             cfgs = base._replace(kd=dataclasses.replace(base.kd, kd_lambda=lam), evaluation=ev)
             folder = train_student(layout, "no_po", seed, stage="kd", configs=cfgs, name=f"kd_l{lam:g}")
-        kl = json.loads((folder / "valid_kl.json").read_text(encoding="utf-8"))["kl"]
-        rows += _rows(folder, {"kd_lambda": lam}, ("valid", claim))
-        rows.append({"kd_lambda": lam, "split": "valid", "lang": "both", "metric": "speech_text_kl",
-                     "value": sum(kl) / len(kl)})  # fmt: skip
+        rows += _rows(folder, {"kd_lambda": lam}, ("valid", claim), kl_split="valid")
     return rows
 
 
@@ -132,11 +137,8 @@ def data_size_rows(layout: Any, cfg: ExtrasConfig, base: Any) -> list[dict[str, 
                 folder = train_student(
                     layout, variant, seed, stage=stage, configs=cfgs, name=f"{stage}_n{f:g}"
                 )
-            kl = json.loads((folder / f"{claim}_kl.json").read_text(encoding="utf-8"))["kl"]
             label = {"kd": "KD (no_po)", "sft": "SFT (baseline_sft)"}[stage]
-            rows += _rows(folder, {"fraction": f, "system": label}, (claim,))
-            rows.append({"fraction": f, "system": label, "split": claim, "lang": "both",
-                         "metric": "speech_text_kl", "value": sum(kl) / len(kl)})  # fmt: skip
+            rows += _rows(folder, {"fraction": f, "system": label}, (claim,), kl_split=claim)
     return rows
 
 
@@ -154,14 +156,13 @@ def truth_judge_rows(layout: Any, cfg: ExtrasConfig, po: Any) -> list[dict[str, 
 
 def preference_size_rows(layout: Any, cfg: ExtrasConfig, po: Any) -> list[dict[str, Any]]:
     """``aligncap_full``'s PO on a seeded share of its pairs, on the claim split."""
-    from aligncap_lib.preference.po_regularization import stage_name, train_po
+    from aligncap_lib.preference.po_regularization import train_po
 
     rows: list[dict[str, Any]] = []
     for f in cfg.pref_fractions:
-        sweep = dataclasses.replace(po, pair_fraction=f)
-        folder = train_po(layout, "aligncap_full", cfg.seed, po=sweep)
+        folder = train_po(layout, "aligncap_full", cfg.seed, po=dataclasses.replace(po, pair_fraction=f))
         used = json.loads((folder / "results.json").read_text(encoding="utf-8"))["metrics"].get("pairs_used")
-        rows += _rows(folder, {"fraction": f, "pairs": used, "seed": cfg.seed, "stage": stage_name(sweep)},
+        rows += _rows(folder, {"fraction": f, "pairs": used, "seed": cfg.seed, "stage": folder.name},
                       (cfg.claim_split,))  # fmt: skip
     return rows
 

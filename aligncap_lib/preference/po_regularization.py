@@ -274,13 +274,9 @@ def judge_clues(records: Sequence[Mapping[str, Any]], how: str) -> dict[str, dic
     if how == "analyzer":
         return inputs.deployment_clues(records)
     if how == "truth":
-        from aligncap_lib.core.attributes import SLOTS
+        from aligncap_lib.evaluation.hallucination import truth_from_record
 
-        out = {}
-        for r in records:
-            truth = {**(r.get("attributes") or {}), "emotion": r.get("emotion")}
-            out[r["id"]] = {s: truth.get(s) for s in SLOTS}
-        return out
+        return {r["id"]: truth_from_record(r) for r in records}
     raise ValueError(f"unknown judge clues {how!r}; choose analyzer or truth")
 
 

@@ -34,7 +34,7 @@ from aligncap_lib.captioner.variants import clip_examples, get_variant
 from aligncap_lib.core.presets import combined_hash
 from aligncap_lib.core.processes import barrier, is_main_process, rank_suffix
 from aligncap_lib.core.reproducibility import seed_everything, write_json, write_results
-from aligncap_lib.core.run_layout import publish, read_stage, upstream_record
+from aligncap_lib.core.run_layout import publish, read_stage, run_stage, upstream_record
 from aligncap_lib.evaluation import bootstrap as bs
 from aligncap_lib.evaluation.result_store import result_path, save_result
 from aligncap_lib.evaluation.scoring import (
@@ -306,8 +306,6 @@ def kd_floor(layout: Any, split: str, configs: StageConfigs | None = None) -> di
     import json
 
     import numpy as np
-
-    from aligncap_lib.core.run_layout import run_stage
 
     cfgs = configs or StageConfigs.for_preset(layout.preset)
     teacher = read_stage(layout.teacher)
