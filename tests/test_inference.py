@@ -3,6 +3,7 @@ formats, sample rates and channel layouts, waveform input, clue sources, batch i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import soundfile as sf
 from aligncap_lib import cli
 from aligncap_lib.core.attributes import SLOTS
 from aligncap_lib.core.audio_io import AudioError, resample
-from aligncap_lib.export.inference import Captioner
+from aligncap_lib.export.inference import DEFAULT_MODEL, Captioner, segment_bounds
 from tests.fixtures_corpus import tiny_corpus  # noqa: F401  (session fixture)
 from tests.fixtures_model import smoke_model  # noqa: F401  (session fixture)
 
@@ -44,16 +45,19 @@ def test_cli_on_a_folder_with_bad_files(smoke_model, captioner, clips, tmp_path,
                    "--no-progress"])  # fmt: skip
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
-    assert rc == 1 and "captioned 3 file(s), 2 failed" in captured.err
+    assert rc == 1 and "captioned 3 file(s) in 3 segment(s), 2 failed" in captured.err
     by_name = {Path(d["path"]).name: d for d in lines}
     assert set(by_name) == {"bad.wav", "silent.wav", *(p.name for p in good)}
     assert "unreadable" in by_name["bad.wav"]["error"] and "silent" in by_name["silent.wav"]["error"]
     api = captioner.caption_batch(sorted(good))
     for r in api:
         d = by_name[Path(r.path).name]
-        assert set(d) == {"path", "caption", "clues", "seconds"} and set(d["clues"]) == set(SLOTS)
+        assert set(d) == {"path", "start", "end", "caption", "clues", "seconds"} and set(d["clues"]) == set(
+            SLOTS
+        )
         assert (d["caption"], d["clues"], d["seconds"]) == (r.caption, r.clues, r.seconds)  # CLI == API
         assert d["seconds"] == pytest.approx(sf.info(d["path"]).duration, abs=1e-3)
+        assert (d["start"], d["end"]) == (0.0, d["seconds"])  # a short clip is one segment
 
 
 def test_console_script_text_mode_progress_and_exit_status(smoke_model, clips, tmp_path, capsys) -> None:  # noqa: F811
@@ -93,9 +97,8 @@ def test_rates_channels_and_formats(captioner, clips, tmp_path) -> None:
         assert set(r.clues) == set(SLOTS)
     # stereo with identical channels reads as the mono file: the same units and clues, so the same caption
     assert captioner.example(tmp_path / "stereo44k.wav") == captioner.example(tmp_path / "r44k.wav")
-    assert results["stereo44k.wav"] == results["r44k.wav"].__class__(
-        str(tmp_path / "stereo44k.wav"),
-        *[getattr(results["r44k.wav"], k) for k in ("caption", "clues", "seconds")],
+    assert results["stereo44k.wav"] == dataclasses.replace(
+        results["r44k.wav"], path=str(tmp_path / "stereo44k.wav")
     )
 
 
@@ -154,17 +157,18 @@ def test_secap_dev_files(captioner) -> None:
         pytest.skip("../shared/secap-dev (or $SECAP_DIR) is absent: real-data check not run")
     wavs = sorted((root / "dataset" / "wav").glob("*.wav"))[:3]
     results = captioner.caption_batch(wavs, lang="zh")
-    for path, r in zip(wavs, results, strict=True):
-        assert r.error is None and isinstance(r.caption, str)
-        assert r.seconds == pytest.approx(sf.info(path).duration, abs=1e-3)
-        assert set(r.clues) == set(SLOTS)
+    for path in wavs:  # real utterances run 2-12 s: the longer ones come in segments
+        segs = [r for r in results if r.path == str(path)]
+        assert segs and all(r.error is None and isinstance(r.caption, str) for r in segs)
+        assert segs[0].start == 0.0 and segs[-1].end == pytest.approx(sf.info(path).duration, abs=1e-3)
+        assert all(r.seconds == segs[-1].end and set(r.clues) == set(SLOTS) for r in segs)
 
 
 def test_a_generation_failure_loses_only_its_item(captioner, clips, monkeypatch) -> None:
     real = Captioner.caption_examples
 
     def flaky(self, examples, batch_size=32):  # noqa: ANN001
-        if any(ex.id == "1" for ex in examples):
+        if any(ex.id == "1.0" for ex in examples):  # input 1, segment 0
             raise RuntimeError("simulated failure on item 1")
         return real(self, examples, batch_size)
 
@@ -185,3 +189,73 @@ def test_inference_reads_the_units_of_the_tokenize_stage(smoke_model, captioner)
     for r in recs:
         wave, rate, item = captioner.load(smoke_model.layout.corpus / r["audio"])
         assert captioner.units(wave, rate, item) == stage_units[r["id"]], r["id"]
+
+
+def test_segment_bounds_cover_the_audio_in_equal_segments() -> None:
+    assert segment_bounds(16000 * 6, 16000, 6.0) == [(0, 96000)]  # exactly one segment long
+    bounds = segment_bounds(16000 * 90 + 7, 16000, 6.0)
+    assert len(bounds) == 16 and bounds[0][0] == 0 and bounds[-1][1] == 16000 * 90 + 7
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))  # contiguous, no sample lost
+    lengths = {b - a for a, b in bounds}
+    assert max(lengths) - min(lengths) <= 1 and max(lengths) <= 6 * 16000
+    with pytest.raises(ValueError, match="segment_seconds"):
+        segment_bounds(100, 16000, 0.0)
+
+
+@pytest.fixture(scope="module")
+def long_file(clips, tmp_path_factory) -> Path:
+    """90 s of speech: the three test clips, each followed by 0.5 s of faint noise, repeated."""
+    rng = np.random.default_rng(0)
+    parts = []
+    rate = sf.info(clips[0]).samplerate
+    while sum(len(p) for p in parts) < 90 * rate:
+        for c in clips:
+            wave, r = sf.read(c, dtype="float32")
+            assert r == rate
+            parts += [wave, (rng.standard_normal(rate // 2) * 1e-3).astype(np.float32)]
+    path = tmp_path_factory.mktemp("long") / "ninety.wav"
+    sf.write(path, np.concatenate(parts)[: 90 * rate], rate)
+    return path
+
+
+def test_a_90_second_file_is_captioned_in_segments(smoke_model, captioner, long_file, capsys) -> None:  # noqa: F811
+    rc = cli.main(["caption", str(long_file), "--model", str(smoke_model.export), "--json", "--no-progress"])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert rc == 0 and "captioned 1 file(s) in 15 segment(s), 0 failed" in captured.err
+    assert len(lines) == 15 and all(d["error"] is None if "error" in d else True for d in lines)
+    assert [d["start"] for d in lines] == [6.0 * k for k in range(15)] and lines[-1]["end"] == 90.0
+    assert all(d["seconds"] == 90.0 and isinstance(d["caption"], str) and d["caption"] for d in lines)
+    api = captioner.caption_segments(long_file)
+    assert [(r.start, r.end, r.caption) for r in api] == [(d["start"], d["end"], d["caption"]) for d in lines]
+    # a segment is captioned as the same audio given alone as a clip
+    wave, rate = sf.read(long_file, dtype="float32")
+    third = captioner.caption(wave[12 * rate : 18 * rate], rate)
+    assert third == lines[2]["caption"]
+    with pytest.raises(ValueError, match="caption_segments"):
+        captioner.caption(long_file)
+    rc = cli.main(["caption", str(long_file), "--model", str(smoke_model.export), "--segment-seconds", "30",
+                   "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and [line.split("\t")[0] for line in out] == [
+        f"{long_file} [{a:.2f}-{a + 30:.2f} s]" for a in (0, 30, 60)
+    ]
+
+
+def test_the_committed_model_captions_out_of_the_box(clips, capsys) -> None:
+    from aligncap_lib.core.reproducibility import repo_root
+    from aligncap_lib.export.integrity import export_files, verify_export
+
+    folder = repo_root() / DEFAULT_MODEL
+    verify_export(folder)  # every file checksummed, no pickles
+    files = export_files(folder)
+    assert all(f.endswith((".safetensors", ".json", ".md")) for f in files), files
+    size = sum((folder / f).stat().st_size for f in files)
+    assert size <= 30 * 1024 * 1024, f"{size} bytes"
+    info = json.loads((folder / "aligncap.json").read_text(encoding="utf-8"))
+    assert (info["variant"], info["seed"], info["preset"]) == ("aligncap_full", 0, "cpu")
+    for lang in ("en", "zh"):
+        rc = cli.main(["caption", str(clips[0]), "--lang", lang, "--no-progress"])  # no --model: the default
+        out = capsys.readouterr().out
+        path, caption = out.strip().split("\t")
+        assert rc == 0 and path == str(clips[0]) and caption.strip()

@@ -13,6 +13,11 @@ transcript) -> the student prompt (:func:`caption_prompts.example_prompt`) -> th
 (:func:`caption_generation.generate_captions` with the stage's recorded settings). From the prompt on it is
 the evaluation's code, so the same units and clues give the evaluation's caption.
 
+Long audio is captioned in segments (:func:`segment_bounds`): a file longer than ``segment_seconds``
+(:data:`SEGMENT_SECONDS`) is cut into equal segments at most that long, each captioned alone as a clip, with its
+start and end in the result. The model heard clips of 0.8-7.1 s; a longer clip would be read with a wider unit
+stride than any training clip had (``speech_units.stride_for``), so we segment rather than stretch.
+
 Each clip is encoded alone: the fitted codebooks hold near-duplicate centroids, and the float noise of
 padding a clip into a batch (~1e-8) flipped codebook-0 codes between them (measured: a third of the
 positions), so batched encoding would make a file's caption depend on the other files of the call.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,7 +43,7 @@ from aligncap_lib.captioner.prompts import TEMPLATES, CaptionExample
 from aligncap_lib.clues.acoustic_analyzer import analyze
 from aligncap_lib.core.attributes import validate_slot
 from aligncap_lib.core.audio_io import AudioError, read_audio, resample, validate_waveform
-from aligncap_lib.core.reproducibility import configure_threads, quiet_progress
+from aligncap_lib.core.reproducibility import configure_threads, quiet_progress, repo_root
 from aligncap_lib.export.exporter import ExportError, as_norms, load_export, stage_settings
 from aligncap_lib.tokens import speech_codec
 from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, units_to_text
@@ -45,42 +51,75 @@ from aligncap_lib.tokens.speech_tokens import SpeechTokensConfig, units_to_text
 #: Suffixes collected from folders (libsndfile >= 1.1 reads all of them; files named explicitly are always tried).
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 CLUE_SOURCES: tuple[str, ...] = ("acoustic", "none")
+#: The committed model (the cpu reproduction's exported ``aligncap_full``, seed 0), relative to the repository
+#: root: ``aligncap caption`` uses it when no ``--model`` is given.
+DEFAULT_MODEL = Path("models") / "cpu" / "aligncap_full"
+#: Segment length in seconds (our choice): the training clips are 0.8-7.1 s long (median 2.4 s, 95th percentile
+#: 4.9 s, cpu corpus), so a segment of at most 6 s stays inside the lengths the model heard.
+SEGMENT_SECONDS = 6.0
+#: The longest file read (a memory guard: one hour of 48 kHz float32 audio is 0.7 GB).
+MAX_FILE_SECONDS = 3600.0
 
 Audio = str | Path | np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
 class CaptionResult:
-    """One input's outcome: ``caption`` and ``clues`` (slot -> bin, None when the prompt had none) and
-    ``seconds`` (the audio's duration), or ``error`` (the reason) with the rest None."""
+    """One segment's outcome (a short file is one segment): ``caption`` and ``clues`` (slot -> bin, None when
+    the prompt had none), ``seconds`` (the whole audio's duration), ``start`` and ``end`` (the segment, in
+    seconds from the audio's start), or ``error`` (the reason) with the caption and clues None. A file that could
+    not be read has one error result with ``start``/``end`` None."""
 
     path: str
     caption: str | None
     clues: dict[str, str | None] | None
     seconds: float | None
     error: str | None = None
+    start: float | None = None
+    end: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"path": self.path, "caption": self.caption, "clues": self.clues, "seconds": self.seconds}
+        out = {"path": self.path, "start": self.start, "end": self.end, "caption": self.caption,
+               "clues": self.clues, "seconds": self.seconds}  # fmt: skip
         return out if self.error is None else {**out, "error": self.error}
+
+
+def segment_bounds(n_samples: int, sample_rate: int, segment_seconds: float = SEGMENT_SECONDS) -> list[tuple[int, int]]:  # fmt: skip
+    """``[(start, end), ...]`` sample indices of the segments of ``n_samples`` samples: one segment when the
+    audio is at most ``segment_seconds`` long, else ``ceil(duration / segment_seconds)`` equal segments (integer
+    arithmetic: the same bounds on every machine)."""
+    if segment_seconds <= 0:
+        raise ValueError(f"segment_seconds must be > 0, got {segment_seconds}")
+    longest = int(segment_seconds * sample_rate)
+    n = max(1, math.ceil(n_samples / longest)) if longest > 0 else 1
+    return [(k * n_samples // n, (k + 1) * n_samples // n) for k in range(n)]
 
 
 class Captioner:
     """A speech emotion captioner: the LM, its tokenizer, the speech tokenizer and the analyzer norms."""
 
     def __init__(self, model: Any, tokenizer: Any, codec: Any, tokens_config: Any, norms: Any,
-                 info: Mapping[str, Any]) -> None:  # fmt: skip
+                 info: Mapping[str, Any], segment_seconds: float = SEGMENT_SECONDS) -> None:  # fmt: skip
+        if segment_seconds <= 0:
+            raise ValueError(f"segment_seconds must be > 0, got {segment_seconds}")
         self.model, self.tokenizer, self.codec = model.eval(), tokenizer, codec
         self.tokens_config, self.norms, self.info = tokens_config, norms, dict(info)
         self.decoding: dict[str, Any] = dict(info["decoding"])
         self.default_clues: str = info["default_clues"]
+        self.segment_seconds = float(segment_seconds)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, verify: bool = True) -> Captioner:
+    def from_pretrained(cls, directory: str | Path, *, verify: bool = True,
+                        segment_seconds: float = SEGMENT_SECONDS) -> Captioner:  # fmt: skip
         """Load an export (:mod:`aligncap_lib.export.exporter`): checksums verified, pickles refused, CPU, no network."""
 
         e = load_export(directory, verify=verify)
-        return cls(e.model, e.tokenizer, e.codec, e.tokens_config, e.norms, e.info)
+        return cls(e.model, e.tokenizer, e.codec, e.tokens_config, e.norms, e.info, segment_seconds)
+
+    @classmethod
+    def default(cls) -> Captioner:
+        """The committed model (:data:`DEFAULT_MODEL`): the cpu reproduction's ``aligncap_full``, seed 0."""
+        return cls.from_pretrained(repo_root() / DEFAULT_MODEL)
 
     @classmethod
     def from_stage(cls, stage_dir: str | Path, tokens_dir: str | Path, records_or_norms: Any) -> Captioner:
@@ -100,18 +139,22 @@ class Captioner:
         """``(wave float32 [T] mono, rate Hz, item name)`` of a path or an array ``[T]``, ``[T, C]`` or
         ``[C, T]`` (C <= 8: torchaudio's layout); raises ``AudioError`` naming the item."""
 
-        limit = self.tokens_config.max_seconds
         if isinstance(audio, (str, Path)):
             if sample_rate is not None:
                 raise ValueError(f"{audio}: sample_rate is read from the file; pass it only with arrays")
-            wave, rate, _ = read_audio(audio, max_seconds=limit)
+            wave, rate, _ = read_audio(audio, max_seconds=MAX_FILE_SECONDS)
             return wave, rate, str(audio)
         if sample_rate is None:
             raise AudioError("<array>", "a waveform needs sample_rate= (Hz)")
         x = np.asarray(audio)
         if x.ndim == 2 and x.shape[0] <= 8 < x.shape[1]:
             x = x.T
-        return validate_waveform(x, sample_rate, max_seconds=limit), int(sample_rate), "<array>"
+        return validate_waveform(x, sample_rate, max_seconds=MAX_FILE_SECONDS), int(sample_rate), "<array>"
+
+    def segments(self, wave: np.ndarray, sample_rate: int, item: str = "<array>") -> list[tuple[float, float, np.ndarray]]:  # fmt: skip
+        """``[(start s, end s, segment wave), ...]`` of a loaded wave (:func:`segment_bounds`)."""
+        return [(round(a / sample_rate, 3), round(b / sample_rate, 3), wave[a:b])
+                for a, b in segment_bounds(len(wave), sample_rate, self.segment_seconds)]  # fmt: skip
 
     def units(self, wave: np.ndarray, sample_rate: int, item: str = "<array>") -> str:
         """The unit text the LM reads for ``wave`` float [T] at ``sample_rate`` Hz (encoded alone)."""
@@ -139,14 +182,20 @@ class Captioner:
 
     def example(self, audio: Audio, sample_rate: int | None = None, *, lang: str = "en", clues: Any = None,
                 key: str = "0") -> tuple[Any, float]:  # fmt: skip
-        """``(CaptionExample, seconds)``: what the LM reads for one clip (the student's speech view)."""
+        """``(CaptionExample, seconds)``: what the LM reads for one clip (the student's speech view). A clip longer
+        than ``segment_seconds`` is refused here: :meth:`caption_segments` and :meth:`caption_batch` segment it."""
 
         if lang not in TEMPLATES:
             raise ValueError(f"unknown language {lang!r}; choose one of {tuple(TEMPLATES)}")
         wave, rate, item = self.load(audio, sample_rate)
-        ex = CaptionExample(id=key, lang=lang, caption="", units=self.units(wave, rate, item),
-                            student_clues=self.clues_for(wave, rate, lang, clues))  # fmt: skip
-        return ex, len(wave) / rate
+        if len(self.segments(wave, rate, item)) > 1:
+            raise ValueError(f"{item}: {len(wave) / rate:.1f} s is longer than one segment "
+                             f"({self.segment_seconds:g} s); use caption_segments() or caption_batch()")  # fmt: skip
+        return self._clip_example(wave, rate, item, lang, clues, key), len(wave) / rate
+
+    def _clip_example(self, wave: np.ndarray, rate: int, item: str, lang: str, clues: Any, key: str) -> Any:
+        return CaptionExample(id=key, lang=lang, caption="", units=self.units(wave, rate, item),
+                              student_clues=self.clues_for(wave, rate, lang, clues))  # fmt: skip
 
     def caption_examples(self, examples: Sequence[Any], batch_size: int = 32) -> dict[str, str]:
         """id -> caption for prepared :class:`CaptionExample` s, with the stage's decoding (the evaluation's call)."""
@@ -157,56 +206,82 @@ class Captioner:
     def caption(
         self, audio: Audio, sample_rate: int | None = None, *, lang: str = "en", clues: Any = None
     ) -> str:
-        """The caption of one file or waveform; raises ``AudioError``/``ValueError`` naming a bad input."""
+        """The caption of one clip (at most ``segment_seconds`` long; longer audio: :meth:`caption_segments`);
+        raises ``AudioError``/``ValueError`` naming a bad input."""
         ex, _ = self.example(audio, sample_rate, lang=lang, clues=clues)
         return self.caption_examples([ex])[ex.id]
+
+    def caption_segments(self, audio: Audio, sample_rate: int | None = None, **kwargs: Any) -> list[CaptionResult]:  # fmt: skip
+        """One :class:`CaptionResult` per segment of one file or waveform, in time order (one for a short clip)."""
+        return self.caption_batch([audio], sample_rate, **kwargs)
 
     # -- many clips ---------------------------------------------------------------------------------------
     def iter_captions(self, audios: Sequence[Audio], sample_rate: int | None = None, *, lang: str = "en",
                       clues: Any = None, batch_size: int = 16, progress: bool = False) -> Iterator[CaptionResult]:  # fmt: skip
-        """One :class:`CaptionResult` per input, in order, yielded batch by batch; a bad input gives an error
-        result and the others are still captioned."""
+        """One :class:`CaptionResult` per segment of each input (one for a clip up to ``segment_seconds``), in
+        order, yielded batch by batch; a bad input or segment gives an error result naming it, and the others
+        are still captioned."""
         from tqdm import tqdm  # plain tqdm: always stderr (tqdm.auto would draw a widget in notebooks)
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if lang not in TEMPLATES:
+            raise ValueError(f"unknown language {lang!r}; choose one of {tuple(TEMPLATES)}")
         bar = tqdm(total=len(audios), unit="file", file=sys.stderr, disable=not progress, desc="captioning")
         try:
-            for start in range(0, len(audios), batch_size):
-                chunk = list(enumerate(audios[start : start + batch_size], start))
-                ready: dict[int, tuple[Any, float]] = {}
-                failed: dict[int, str] = {}
-                for i, audio in chunk:
+            for first in range(0, len(audios), batch_size):
+                # (name, duration, [(key, start, end)]): a file-level error is one key without start and end
+                Plan = list[tuple[str, float | None, float | None]]
+                planned: list[tuple[str, float | None, Plan]] = []
+                ready: dict[str, Any] = {}
+                failed: dict[str, str] = {}
+                for i, audio in enumerate(audios[first : first + batch_size], first):
+                    name = str(audio) if isinstance(audio, (str, Path)) else f"<array {i}>"
                     try:
-                        ready[i] = self.example(audio, sample_rate, lang=lang, clues=clues, key=str(i))
+                        wave, rate, item = self.load(audio, sample_rate)
                     except (AudioError, ValueError, RuntimeError, OSError) as exc:  # named, never fatal
-                        failed[i] = getattr(exc, "reason", None) or str(exc)
+                        failed[f"{i}"] = getattr(exc, "reason", None) or str(exc)
+                        planned.append((name, None, [(f"{i}", None, None)]))
+                        bar.update(1)
+                        continue
+                    parts = self.segments(wave, rate, item)
+                    plan: Plan = []
+                    for k, (a, b, seg) in enumerate(parts):
+                        key = f"{i}.{k}"
+                        where = item if len(parts) == 1 else f"{item} [{a:.2f}-{b:.2f} s]"
+                        try:
+                            seg = validate_waveform(seg, rate, item=where, max_seconds=None)
+                            ready[key] = self._clip_example(seg, rate, where, lang, clues, key)
+                        except (AudioError, ValueError, RuntimeError, OSError) as exc:
+                            failed[key] = getattr(exc, "reason", None) or str(exc)
+                        plan.append((key, a, b))
+                    planned.append((name, round(len(wave) / rate, 3), plan))
                     bar.update(1)  # reading, tokenizing and measuring dominate; generation follows per batch
                 caps = self._generate(ready, failed, batch_size)
-                for i, audio in chunk:
-                    name = str(audio) if isinstance(audio, (str, Path)) else f"<array {i}>"
-                    if i in failed:
-                        yield CaptionResult(name, None, None, None, failed[i])
-                    else:
-                        ex, seconds = ready[i]
-                        clue_map = None if ex.student_clues is None else dict(ex.student_clues)
-                        yield CaptionResult(name, caps[str(i)], clue_map, round(seconds, 3))
+                for name, seconds, plan in planned:
+                    for key, start, end in plan:
+                        if key in failed:
+                            yield CaptionResult(name, None, None, seconds, failed[key], start, end)
+                        else:
+                            ex = ready[key]
+                            clue_map = None if ex.student_clues is None else dict(ex.student_clues)
+                            yield CaptionResult(name, caps[key], clue_map, seconds, None, start, end)
         finally:
             bar.close()
 
-    def _generate(self, ready: dict[int, tuple[Any, float]], failed: dict[int, str], batch_size: int) -> dict[str, str]:  # fmt: skip
+    def _generate(self, ready: dict[str, Any], failed: dict[str, str], batch_size: int) -> dict[str, str]:
         """Captions of a batch; if the batch fails, each example alone, so one bad item loses nothing else."""
-        examples = [ex for ex, _ in ready.values()]
+        examples = list(ready.values())
         try:
             return self.caption_examples(examples, batch_size) if examples else {}
         except (RuntimeError, ValueError):
             caps: dict[str, str] = {}
-            for i, (ex, _) in list(ready.items()):
+            for key, ex in list(ready.items()):
                 try:
                     caps.update(self.caption_examples([ex]))
                 except (RuntimeError, ValueError) as exc:
-                    failed[i] = f"caption generation failed ({exc})"
-                    del ready[i]
+                    failed[key] = f"caption generation failed ({exc})"
+                    del ready[key]
             return caps
 
     def caption_batch(self, audios: Sequence[Audio], sample_rate: int | None = None, **kwargs: Any) -> list[CaptionResult]:  # fmt: skip
@@ -237,7 +312,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="audio files and/or folders (searched recursively)"
     )
-    parser.add_argument("--model", required=True, help="an exported model folder (e.g. runs/cpu/export)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"an exported model folder (default: the committed {DEFAULT_MODEL.as_posix()}, the cpu "
+        "reproduction's aligncap_full, seed 0; your own: runs/cpu/export after `aligncap export`)",
+    )
     parser.add_argument(
         "--clues",
         choices=CLUE_SOURCES,
@@ -250,7 +330,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help='one JSON line per file: {"path", "caption", "clues", "seconds" (audio duration)}',
+        help='one JSON line per segment: {"path", "start", "end", "caption", "clues", "seconds" (the '
+        "file's duration)}",
+    )
+    parser.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=SEGMENT_SECONDS,
+        help=f"audio longer than this is captioned in equal segments at most this long (default "
+        f"{SEGMENT_SECONDS:g}: the training clips are 0.8-7.1 s)",
     )
     parser.add_argument("--batch-size", type=int, default=16, help="captions generated per batch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")  # fmt: skip
@@ -262,21 +350,32 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print(f"aligncap caption: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr)
         return 2
+    if args.segment_seconds <= 0:
+        print(f"aligncap caption: --segment-seconds must be > 0, got {args.segment_seconds}", file=sys.stderr)
+        return 2
+    model = Path(args.model) if args.model else repo_root() / DEFAULT_MODEL
     try:
-        captioner = Captioner.from_pretrained(args.model)
+        captioner = Captioner.from_pretrained(model, segment_seconds=args.segment_seconds)
     except (ExportError, OSError) as exc:
-        print(f"aligncap caption: cannot load the model: {exc}", file=sys.stderr)
+        hint = "" if args.model else " (the committed default model; pass --model to use another)"
+        print(f"aligncap caption: cannot load the model{hint}: {exc}", file=sys.stderr)
         return 2
     files, errors = collect_audio(args.paths)
-    n_ok = 0
+    failed_files = {r.path for r in errors}
+    captioned_files: set[str] = set()
+    n_segments = 0
 
     def emit(r: CaptionResult) -> None:
         if args.json:
             print(json.dumps(r.to_json(), ensure_ascii=False), flush=True)
-        elif r.error is not None:
-            print(f"error: {r.path}: {r.error}", file=sys.stderr, flush=True)
+            return
+        where = r.path
+        if r.start is not None and r.end is not None and (r.start > 0 or r.end < (r.seconds or 0)):
+            where = f"{r.path} [{r.start:.2f}-{r.end:.2f} s]"
+        if r.error is not None:
+            print(f"error: {where}: {r.error}", file=sys.stderr, flush=True)
         else:
-            print(f"{r.path}\t{r.caption}", flush=True)
+            print(f"{where}\t{r.caption}", flush=True)
 
     for r in errors:
         emit(r)
@@ -285,8 +384,10 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         emit(r)
         if r.error is None:
-            n_ok += 1
+            n_segments += 1
+            captioned_files.add(r.path)
         else:
-            errors.append(r)
-    print(f"captioned {n_ok} file(s), {len(errors)} failed", file=sys.stderr)
-    return 1 if errors else 0
+            failed_files.add(r.path)
+    n_ok = len(captioned_files - failed_files)
+    print(f"captioned {n_ok} file(s) in {n_segments} segment(s), {len(failed_files)} failed", file=sys.stderr)
+    return 1 if failed_files else 0
