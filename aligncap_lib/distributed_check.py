@@ -27,7 +27,7 @@ The per-device batch is ``global_batch / processes``. What makes the two runs eq
 - Logged values: Trainer's ``loss`` is gathered and averaged over processes; other logged values are only
   comparable where their trainer reduces them across processes (trl's rewards are gathered).
 
-The pipeline's own command runs the same way (README "Scale out")::
+The pipeline's own command runs the same way (docs/paper_setting.md, "One GPU, several GPUs, DeepSpeed")::
 
     accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 \\
         -m aligncap_lib.cli train --stage kd --variant no_po --seed 0 --work runs/smoke --preset smoke

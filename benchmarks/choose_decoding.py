@@ -13,7 +13,7 @@ setting the rule picks:
     setting of the grid. (The tolerance was first 0.01 absolute; on the first cpu run's table it ruled out
     English's 3-gram ban for a CIDEr cost of 0.025 on a scale of 1.6, so it became relative. Set on valid only.)
 
-``DecodingConfig`` (``aligncap_lib/captioner/generation.py``) holds the chosen values; the README quotes the
+``DecodingConfig`` (``aligncap_lib/captioner/generation.py``) holds the chosen values; docs/method.md quotes the
 table. Takes a few minutes on 2 cores; run it alone.
 """
 

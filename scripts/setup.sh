@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ALIGNCAP_VENV:-$ROOT/.venv}"
 PYTHON="${ALIGNCAP_PYTHON:-python3}"
-TORCH_SPEC="${ALIGNCAP_TORCH:-torch==2.13.0}"   # GPU users: see README ("CPU or CUDA torch")
+TORCH_SPEC="${ALIGNCAP_TORCH:-torch==2.13.0}"   # GPU users: see docs/engineering.md ("Installing")
 TORCHAUDIO_SPEC="torchaudio==2.11.0"
 
 say() { printf '[setup] %s\n' "$*"; }

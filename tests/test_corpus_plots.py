@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
+
 from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, SLOT_BINS  # noqa: E402
 from aligncap_lib.figures import corpus_figures  # noqa: E402
 from tests.fixtures_corpus import tiny_corpus  # noqa: E402,F401  (session fixture)
@@ -33,3 +35,15 @@ def test_figures_have_one_panel_per_example_and_slot(tiny_corpus):  # noqa: F811
     assert len(fig.axes) == 2 * len(examples)  # spectrogram + f0 twin axis
     assert len(corpus_figures.attribute_distributions(records).axes) == 1 + len(ACOUSTIC_SLOTS)
     assert len(corpus_figures.agreement_chart(report).axes) == 1
+
+
+def test_agreement_chart_names_each_bin_once_and_each_slot_under_its_group(tiny_corpus):  # noqa: F811
+    _, report = corpus_figures.load_corpus(tiny_corpus)
+    ax = corpus_figures.agreement_chart(report).axes[0]
+    bins = [t.get_text() for t in ax.get_xticklabels()]
+    assert bins == [b for s in ACOUSTIC_SLOTS for b in SLOT_BINS[s]]  # no "slot\nbin" labels that collide
+    groups = {t.get_text(): t.get_position()[0] for t in ax.texts}
+    assert list(groups) == list(ACOUSTIC_SLOTS)
+    ticks = ax.get_xticks()
+    gaps = np.diff(ticks)
+    assert gaps.max() > gaps.min()  # a gap between the slots' groups

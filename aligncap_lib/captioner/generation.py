@@ -35,7 +35,7 @@ class DecodingConfig(StageConfig):
     #: repeated freely): transformers' ``RepetitionPenaltyLogitsProcessor`` with ``prompt_ignore_length`` and its
     #: ``NoRepeatNGramLogitsProcessor`` applied from the first generated token, per language (punctuation tokens
     #: exempt: every clause ends in one). Chosen on ``valid`` (never a test split) by
-    #: ``benchmarks/choose_decoding.py``, whose table is in the README: English no repeated token 3-gram
+    #: ``benchmarks/choose_decoding.py``, whose table is in docs/method.md: English no repeated token 3-gram
     #: (" a high pitch" twice), Chinese no repeated token (a slot phrase such as 语速较快 is one token of the
     #: captioner's vocabulary; no training caption repeats a non-punctuation token), no penalty (1.2 cost 0.03 (zh)
     #: to 0.10 (en) slot accuracy: it also penalises " a" and "，"). 1.0 / 0 = off.

@@ -6,7 +6,7 @@ lexicon-typed tokens (:mod:`aligncap_lib.clues.clue_grammar`, lexicons in ``data
 a caption to the shared slot schema of :mod:`aligncap_lib.core.attributes`. The API is small and pure:
 ``parse_caption(text, lang).slots`` / ``.descriptors`` (used by the hallucination metrics and the judge).
 
-Rules (evaluation depends on them; the README copies them):
+Rules (evaluation depends on them; docs/method.md copies them):
 
 - **Absent is absent.** A slot the caption does not mention is not in ``slots``; nothing is guessed (no
   "calm" from "slow", no emotion from pitch).
@@ -73,7 +73,7 @@ class ClueParse:
 
     Why reading order: the text teacher's clue prompt lists a caption's clues in this order, so the tiny LM can
     state them in the order given instead of tracking which ones it has said (measured on the cpu corpus: valid
-    gate 0.869 with the fixed slot order, 0.896 with reading order; README "Captioner")."""
+    gate 0.869 with the fixed slot order, 0.896 with reading order; docs/engineering.md, "How the text teacher was made to pass its gate")."""
 
     text: str
     lang: str

@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``aligncap train``; also under ``accelerate launch`` (README "Scale out"): every process trains, process 0
+    """``aligncap train``; also under ``accelerate launch`` (docs/paper_setting.md, "One GPU, several GPUs, DeepSpeed"): every process trains, process 0
     writes the stage (:func:`aligncap_lib.core.run_layout.run_stage`, :func:`train_student`)."""
     configure_threads()
     layout = RunLayout.for_preset(args.preset, args.work)

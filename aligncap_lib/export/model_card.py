@@ -89,6 +89,13 @@ def _fmt(cell: Any) -> str:
     return f"{cell['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def _clue_words(default_clues: str) -> str:
+    """How the card says what the prompt holds besides the speech."""
+    if default_clues == "acoustic":
+        return ", adds the acoustic clues the analyzer measures from the audio (speaking rate blind),"
+    return " and nothing else (no clues: it was trained to hear the speech),"
+
+
 def _procedure(info: Mapping[str, Any]) -> str:
     kd = ("a text teacher, then the student on speech units trained with cross-modal KD-Regularization "
           "(cross-entropy + lambda x KL to the teacher's text view)")  # fmt: skip
@@ -164,12 +171,12 @@ def render(
         f"A speech emotion captioner from the aligncap companion of *AlignCap: Aligning Speech Emotion Captioning "
         f"to Human Preferences* (Liang, Shi, Chen, EMNLP 2024, arXiv:2410.19134): variant `{variant}`, stage "
         f"`{info['stage']}`{shared}, seed {info.get('seed')}, preset `{preset}`. It reads a speech clip as "
-        f"RVQ speech units (the codec of its tokens stage), adds acoustic clues measured from the audio (default clue source: "
-        f"`{info['default_clues']}`), and writes one sentence about the speaker's emotion and voice.", "",
+        f"RVQ speech units (the codec of its tokens stage){_clue_words(info['default_clues'])} and writes one "
+        "sentence about the speaker's emotion and voice. Audio longer than 6 s is captioned in segments.", "",
         "## How to use", "",
         "```python", "from aligncap_lib.export.inference import Captioner",
         "captioner = Captioner.from_pretrained(\"path/to/this/folder\")",
-        "print(captioner.caption(\"my_clip.wav\", lang=\"en\"))", "```", "",
+        "print(captioner.caption(\"my_clip.wav\", lang=\"en\"))  # caption_segments() for longer audio", "```", "",
         "or `aligncap caption my_clip.wav my_folder/ --model path/to/this/folder --json`. Loading needs the "
         "`aligncap_lib` package (CPU, no network); it verifies `checksums.json` and refuses pickle files.", "",
         "## Files", "",

@@ -1,10 +1,10 @@
 """Paper figures of single claims, from the plain dicts of ``results/<preset>/*.json`` (notebook 08).
 
-- :func:`probe_accuracy` (``probe.json``): what the speech tokens carry, per slot, between chance and ceiling;
 - :func:`speech_text_kl` (``kd.json`` ``valid_kl``): the held-out speech-vs-text KL with and without KD;
-- :func:`claim_differences` (``ablations.json`` ``claims``): each claim's paired difference and its interval;
-- :func:`preference_size_curve` (``ablations.json`` ``preference_size``): a metric against the pair fraction;
-- :func:`dpo_reward_curves` (``ablations.json`` ``dpo_logs``): trl's DPO log, via :mod:`po_figures`.
+- :func:`claim_differences` (``ablations.json`` ``claims``): each claim's paired difference, interval and verdict;
+- :func:`preference_size_curve`, :func:`sweep_curves`, :func:`truth_judge_bars` (``extras.json``): the extras;
+- the helpers the other figure modules share: :func:`number`, :func:`interval`, :func:`wilson`,
+  :func:`placeholder`.
 
 Every function takes dicts as loaded from JSON, returns a matplotlib Figure and never raises on a missing key or
 a None value: what cannot be drawn is left out, and a figure with nothing to draw says so in its title
@@ -17,9 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from aligncap_lib.analysis.ablations import NEAR_ZERO
 from aligncap_lib.captioner.variants import VARIANTS
-from aligncap_lib.core.attributes import SLOTS
-from aligncap_lib.figures.po_figures import reward_curves
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -27,7 +26,14 @@ if TYPE_CHECKING:
 KD_COLOR, NO_KD_COLOR = "#3b75af", "#9a9a9a"
 #: Verdicts of :func:`aligncap_lib.analysis.ablations.claims` (and the README's words) -> colour.
 VERDICT_COLORS = {"reproduced": "#2e8b57", "partly": "#d4a017", "contradicted": "#c0392b", "not": "#c0392b",
-                  "inconclusive": "#777777"}  # fmt: skip
+                  "inconclusive": "#777777", "both near zero": "#b0b0b0"}  # fmt: skip
+#: The verdicts of :func:`aligncap_lib.analysis.ablations.claims`, in the words of the claims figure's legend.
+VERDICT_MEANINGS = {
+    "reproduced": "the interval excludes 0 in the claimed direction",
+    "contradicted": "the interval excludes 0 the other way",
+    "inconclusive": "the interval contains 0",
+    "both near zero": f"A and B both below {NEAR_ZERO:g}: no evidence either way",
+}
 
 
 def number(x: Any) -> float | None:
@@ -67,46 +73,6 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def probe_accuracy(probe: Mapping[str, Any]) -> Figure:
-    """Per slot (rows): chance (x), the Praat-feature ceiling (diamond) and the token probe (dot, with a Wilson
-    95% interval over ``n_test`` clips), from ``probe.json`` ``{slot: {"accuracy", "chance", "ceiling",
-    "n_test"}}``; accuracies are shares in [0, 1] of held-out (unseen-voice) clips."""
-    import matplotlib.pyplot as plt
-
-    order = [s for s in SLOTS if s in probe] + sorted(s for s in probe if s not in SLOTS)
-    slots = [
-        s for s in order if isinstance(probe[s], Mapping) and number(probe[s].get("accuracy")) is not None
-    ]
-    if not slots:
-        return placeholder("Speech-token probe", "no slot has an accuracy")
-    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.42 * len(slots)))
-    for y, slot in enumerate(slots):
-        e = probe[slot]
-        acc, chance, ceiling = float(e["accuracy"]), number(e.get("chance")), number(e.get("ceiling"))
-        ends = [v for v in (chance, ceiling) if v is not None]
-        if len(ends) == 2:
-            ax.plot(ends, [y, y], color="#cccccc", lw=4, solid_capstyle="round", zorder=1)
-        if chance is not None:
-            ax.scatter(chance, y, marker="x", color="#666666", zorder=2, label="chance" if y == 0 else None)
-        if ceiling is not None:
-            ax.scatter(ceiling, y, marker="D", color="#2e8b57", zorder=2, label="ceiling" if y == 0 else None)
-        n = e.get("n_test")
-        lo, hi = wilson(acc, n) if isinstance(n, int) and not isinstance(n, bool) else (acc, acc)
-        ax.errorbar(acc, y, xerr=[[acc - lo], [hi - acc]], fmt="o", color=KD_COLOR, capsize=3, zorder=3,
-                    label="speech tokens" if y == 0 else None)  # fmt: skip
-    ax.set_yticks(range(len(slots)), [f"{s} (n={probe[s].get('n_test', '?')})" for s in slots], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.02)
-    ax.set_xlabel("accuracy on unseen voices (token probe: Wilson 95% interval)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
-    ax.set_title(
-        "What the speech tokens carry: linear probe vs chance and the Praat-feature ceiling", fontsize=10
-    )
-    fig.tight_layout()
-    return fig
 
 
 def _split_label(label: str) -> tuple[str, str]:
@@ -159,9 +125,11 @@ def speech_text_kl(valid_kl: Mapping[str, Any]) -> Figure:
 
 def claim_differences(claims: Sequence[Mapping[str, Any]]) -> Figure:
     """One panel per claim of ``ablations.json`` (own x scale: the metrics' units differ), one row per
-    (split/lang, metric): the paired difference A - B with its 95% interval, coloured by its verdict; a row
-    without a difference (verdict ``missing``/``undefined``) is written out, not dropped."""
+    (split/lang, metric): the paired difference A - B with its 95% interval, coloured and labelled (right) by its
+    verdict, whose meaning the legend gives (:data:`VERDICT_MEANINGS`); a row without a difference (verdict
+    ``missing``/``undefined``) is written out, not dropped."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FormatStrFormatter
 
     rows = [c for c in claims if isinstance(c, Mapping)]
@@ -169,20 +137,24 @@ def claim_differences(claims: Sequence[Mapping[str, Any]]) -> Figure:
         return placeholder("Claims", "no claim rows")
     names = list(dict.fromkeys(str(c.get("claim", "?")) for c in rows))
     sizes = [sum(str(c.get("claim", "?")) == n for c in rows) for n in names]
-    fig, axes = plt.subplots(len(names), 1, figsize=(8, 0.9 * len(names) + 0.3 * len(rows)), squeeze=False,
-                             height_ratios=[s + 1.2 for s in sizes])  # fmt: skip
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, 1.2 + 0.5 * len(names) + 0.24 * len(rows)), squeeze=False,
+                             height_ratios=[s + 0.6 for s in sizes], layout="constrained")  # fmt: skip
     for ax, name in zip(axes[:, 0], names, strict=True):
         mine = [c for c in rows if str(c.get("claim", "?")) == name]
         for y, c in enumerate(mine):
             iv, verdict = interval(c), str(c.get("verdict", "no verdict"))
+            color = VERDICT_COLORS.get(verdict, "#555555")
+            ax.text(
+                1.01, y, verdict, transform=ax.get_yaxis_transform(), va="center", fontsize=7, color=color
+            )
             if iv is None:
                 ax.text(0, y, f" no value ({verdict})", va="center", fontsize=7, color="#888888")
                 continue
             diff, lo, hi = iv
-            ax.errorbar(diff, y, xerr=[[diff - lo], [hi - diff]], fmt="o", capsize=3,
-                        color=VERDICT_COLORS.get(verdict, "#555555"))  # fmt: skip
-        labels = [f"{c.get('split', '?')}/{c.get('lang', '?')} {c.get('metric', '?')} ({c.get('direction', '?')} "
-                  f"is better): {c.get('verdict', 'no verdict')}" for c in mine]  # fmt: skip
+            ax.errorbar(diff, y, xerr=[[diff - lo], [hi - diff]], fmt="o", ms=4, capsize=3, color=color)
+        arrows = {"higher": "\u2191", "lower": "\u2193"}
+        labels = [f"{c.get('split', '?')}/{c.get('lang', '?')}  {c.get('metric', '?')} "
+                  f"{arrows.get(str(c.get('direction')), '')}" for c in mine]  # fmt: skip
         ax.set_yticks(range(len(mine)), labels, fontsize=7)
         ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.axvline(0, color="black", lw=0.8)
@@ -190,17 +162,24 @@ def claim_differences(claims: Sequence[Mapping[str, Any]]) -> Figure:
         ax.tick_params(axis="x", labelsize=7)
         # why: a "1e-5" multiplier at the axis corner collides with the next panel and the x label
         ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-        ax.set_title(f"{name}: {mine[0].get('comparison', '')}", fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("paired difference A - B (95% hierarchical interval: seeds, then clips)")
-    fig.suptitle("The paper's claims (green reproduced, red contradicted, grey inconclusive)", fontsize=10)
-    fig.tight_layout()
+        ax.set_title(f"{name}   [A - B = {mine[0].get('comparison', '?')}]", fontsize=8.5, loc="left")
+    axes[-1, 0].set_xlabel("paired difference A - B, 95% hierarchical interval (seeds, then clips); "
+                           "\u2191 / \u2193: the claimed direction", fontsize=8)  # fmt: skip
+    shown = [v for v in VERDICT_MEANINGS if any(str(c.get("verdict")) == v for c in rows)]
+    handles = [Line2D([], [], color=VERDICT_COLORS[v], marker="o", ls="-", ms=4) for v in shown]
+    fig.legend(handles, [f"{v}: {VERDICT_MEANINGS[v]}" for v in shown], fontsize=7.5, ncol=2,
+               loc="outside lower center", frameon=False, title="verdict (colour of each row)", title_fontsize=8)  # fmt: skip
+    fig.suptitle(
+        "The paper's claims on this run: paired difference per metric, coloured by verdict", fontsize=11
+    )
     return fig
 
 
 def preference_size_curve(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None = None) -> Figure:
-    """One panel per metric: the metric against the fraction of the preference pairs (log2 axis), one line per
-    split/language, the mean over seeds with the seeds' min-max as a band; rows of ``ablations.json``
-    ``preference_size`` (``{"fraction", "pairs", "seed", "split", "lang", "metric", "value"}``)."""
+    """One panel per metric: the metric against the fraction of the preference pairs PO trained on (log2 axis,
+    the pair count under each tick), one line per split/language; rows of ``extras.json`` ``preference_size``
+    (``{"fraction", "pairs", "seed", "split", "lang", "metric", "value"}``). With several seeds the line is their
+    mean and a band their min-max; with one seed the title says so and no band is drawn."""
     import matplotlib.pyplot as plt
 
     usable = [r for r in rows if isinstance(r, Mapping) and number(r.get("fraction")) and
@@ -209,8 +188,11 @@ def preference_size_curve(rows: Sequence[Mapping[str, Any]], metrics: Sequence[s
     usable = [r for r in usable if str(r.get("metric")) in chosen]
     if not usable:
         return placeholder("Preference-set size", "no row has a fraction and a value")
-    fig, axes = plt.subplots(1, len(chosen), figsize=(3.6 * len(chosen), 3.2), squeeze=False)
-    seeds = {r.get("seed") for r in usable}
+    chosen = [m for m in chosen if any(str(r.get("metric")) == m for r in usable)]
+    fig, axes = plt.subplots(
+        1, len(chosen), figsize=(3.2 * len(chosen), 3.3), squeeze=False, layout="constrained"
+    )
+    seeds = sorted({str(r.get("seed")) for r in usable})
     for ax, metric in zip(axes[0], chosen, strict=True):
         mine = [r for r in usable if str(r.get("metric")) == metric]
         for split, lang in sorted({(str(r.get("split")), str(r.get("lang"))) for r in mine}):
@@ -219,37 +201,26 @@ def preference_size_curve(rows: Sequence[Mapping[str, Any]], metrics: Sequence[s
             vals = [[float(r["value"]) for r in cell if float(r["fraction"]) == f] for f in fracs]
             means = [sum(v) / len(v) for v in vals]
             line = ax.plot(fracs, means, marker="o", lw=1.3, label=f"{split}/{lang}")[0]
-            ax.fill_between(fracs, [min(v) for v in vals], [max(v) for v in vals], color=line.get_color(),
-                            alpha=0.2, lw=0)  # fmt: skip
+            if len(seeds) > 1:
+                ax.fill_between(fracs, [min(v) for v in vals], [max(v) for v in vals], color=line.get_color(),
+                                alpha=0.2, lw=0)  # fmt: skip
         ax.set_xscale("log", base=2)
         pairs = {float(r["fraction"]): r.get("pairs") for r in mine if number(r.get("pairs")) is not None}
         ticks = sorted({float(r["fraction"]) for r in mine})
         ax.set_xticks(
             ticks, [f"{t:g}\n({pairs[t]:.0f})" if t in pairs else f"{t:g}" for t in ticks], fontsize=7
         )
-        ax.set_xlabel("fraction of pairs (pairs)")
+        ax.minorticks_off()
+        ax.set_xlabel("fraction of the pairs (pairs)", fontsize=8)
         ax.set_title(metric, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Preference-set size: mean over {len(seeds)} seed(s), band = seeds' min-max", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def dpo_reward_curves(dpo_logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
-    """trl's DPO log per ``label -> [{"step", "loss", "rewards/..."}]`` (:func:`po_figures.reward_curves`);
-    non-dict log entries are dropped."""
-
-    logs = {
-        k: [h for h in v if isinstance(h, Mapping)] for k, v in dpo_logs.items() if isinstance(v, Sequence)
-    }
-    logs = {k: v for k, v in logs.items() if v}
-    if not logs:
-        return placeholder("DPO reward curves", "no log has an entry")
-    fig = reward_curves(logs)
-    fig.suptitle(
-        "DPO: implicit rewards of chosen vs rejected captions per optimizer step", fontsize=10, y=1.04
-    )
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=len(labels))
+    how = (f"one seed (seed {seeds[0]}), no interval" if len(seeds) == 1
+           else f"mean over {len(seeds)} seeds, band: the seeds' min-max")  # fmt: skip
+    fig.suptitle(f"PO on a fraction of the preference pairs: each metric after PO against the fraction; {how}",
+                 fontsize=10)  # fmt: skip
     return fig
 
 

@@ -19,11 +19,14 @@ import numpy as np
 from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, EMOTIONS, SLOT_BINS
 from aligncap_lib.core.audio_io import read_audio, resample
 from aligncap_lib.core.manifest import read_manifest
+from aligncap_lib.corpus import prosody
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+#: The f0 contour's colour over a magma spectrogram (also :func:`token_figures.tokens_overview`).
+F0_COLOR = "#3ad1ff"
 SPLIT_ORDER = ("train", "valid", "pref", "test_seen", "test_zeroshot", "test_crossdomain")
 
 
@@ -52,7 +55,6 @@ def emotion_spectrograms(corpus_dir: Path, examples: Sequence[dict[str, Any]]) -
     The spectrogram uses 16 colour levels: the committed notebook embeds this figure, and a 16-level image
     compresses about 5x better than a continuous one (the notebook must stay under 2 MB)."""
     import matplotlib.pyplot as plt
-    import parselmouth
     from scipy.signal import spectrogram
 
     n = len(examples)
@@ -73,13 +75,8 @@ def emotion_spectrograms(corpus_dir: Path, examples: Sequence[dict[str, Any]]) -
             rasterized=True,
         )
         ax.set_ylabel("Hz")
-        pitch = parselmouth.Sound(wave.astype(np.float64), sampling_frequency=sr).to_pitch_ac(
-            time_step=0.01, pitch_floor=60.0, pitch_ceiling=500.0
-        )
-        f0 = pitch.selected_array["frequency"]
-        f0 = np.where(f0 > 0, f0, np.nan)
         twin = ax.twinx()
-        twin.plot(pitch.xs(), f0, color="#3ad1ff", lw=1.6)
+        twin.plot(*prosody.f0_contour(wave, sr), color=F0_COLOR, lw=1.6)
         twin.set_ylim(50, 400)
         twin.set_ylabel("f0 (Hz)")
         marked = ", ".join(
@@ -137,21 +134,30 @@ def agreement_table(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def agreement_chart(report: dict[str, Any]) -> Figure:
-    """Agreement before verification (bars) and drop rate (dots) per slot and intended bin."""
+    """Agreement before verification (bars) and drop rate (dots) per intended bin, grouped by slot (a gap
+    between slots, the bin under each bar and the slot under each group)."""
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import blended_transform_factory
 
     table = agreement_table(report)
-    fig, ax = plt.subplots(figsize=(10, 3.2))
-    x = np.arange(len(table))
+    slots = list(dict.fromkeys(s for s, _ in table.index))
+    x = np.array([i + 0.6 * slots.index(s) for i, (s, _) in enumerate(table.index)])
+    fig, ax = plt.subplots(figsize=(10, 3.4), layout="constrained")
     ax.bar(x, table["agreement_before"].astype(float), color="#7aa6d6", label="agreement before verification")
-    ax.plot(x, table["drop_rate"].astype(float), "o", color="#c0392b", label="drop rate")
-    ax.set_xticks(x)
-    ax.set_xticklabels([f"{s}\n{b}" for s, b in table.index], fontsize=6)
+    ax.plot(
+        x, table["drop_rate"].astype(float), "o", color="#c0392b", label="drop rate", clip_on=False, zorder=3
+    )
+    ax.set_xticks(x, [b for _, b in table.index], fontsize=7)
+    below = blended_transform_factory(ax.transData, ax.transAxes)
+    for slot in slots:
+        mine = x[[s == slot for s, _ in table.index]]
+        ax.text(mine.mean(), -0.13, slot, transform=below, ha="center", va="top", fontsize=8, weight="bold")
     ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of clips", fontsize=8)
     ax.axhline(1.0, color="#999999", lw=0.5)
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_title("intended vs measured bins of the first rendering (before verify-then-label)", fontsize=9)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
+    ax.set_title("intended vs measured bins of the first rendering (before verify-then-label)", fontsize=9,
+                 loc="right")  # fmt: skip
     return fig
 
 

@@ -7,22 +7,27 @@ and from a fresh clone with the committed ``results/cpu/``:
 figure                       input               shows
 ===========================  ==================  ====================================================
 ``pipeline_overview``        (none)              the stages in order (:func:`figures.pipeline_overview`)
-``probe_vs_chance``          ``probe.json``      token probe per slot vs chance and ceiling
+``probe_vs_chance``          ``probe.json``      token probe per slot vs chance and the Praat ceiling
+                                                 (:func:`token_figures.probe_vs_chance`, also in 02)
 ``speech_text_kl``           ``kd.json``         held-out speech-vs-text KL with and without KD
-``ablation_bars``            ``summary.json``    the README table: metric x (split, lang), per variant
+``ablation_bars``            ``summary.json``    slot accuracy, hallucination, CIDEr, repetition x
+                                                 (split, lang), per variant; range rows as a band
 ``slot_metrics_<s>_<lang>``  ``summary.json``    per-slot hallucination / accuracy / omission heatmaps
-``claim_differences``        ``ablations.json``  each claim's paired difference and verdict
+``claim_differences``        ``ablations.json``  each claim's paired difference, interval and verdict
 ``kd_lambda_sweep``          ``extras.json``     metrics vs the KD weight (valid and the claim split)
 ``data_size``                ``extras.json``     KD vs SFT against the share of paired training clips
 ``truth_judge``              ``extras.json``     PO with the analyzer judge vs the oracle-truth judge
-``preference_size``          ``extras.json``     metric vs fraction of preference pairs
-``dpo_reward_curves``        ``ablations.json``  trl's DPO rewards per step
+``preference_size``          ``extras.json``     metrics vs the fraction of preference pairs
+``dpo_reward_curves``        ``ablations.json``  trl's DPO log per step (:func:`po_figures.dpo_reward_curves`,
+                                                 also in 06)
 ``example_captions``         ``ablations.json``  reference vs variant captions for a few clips
 ===========================  ==================  ====================================================
 
 Figures whose input file is absent are skipped and listed (partial results still render); a file present
 without the key a figure needs gives a figure that says so. The figure functions live in
-:mod:`claim_figures`, :mod:`ablation_figures` and :mod:`example_figures`.
+:mod:`claim_figures`, :mod:`ablation_figures`, :mod:`example_figures`, :mod:`token_figures` and
+:mod:`po_figures`; ``docs/figures.md`` lists every figure of the project (these and the notebooks' own) with
+how to read it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aligncap_lib.figures import ablation_figures, claim_figures, example_figures
+from aligncap_lib.figures import ablation_figures, claim_figures, example_figures, po_figures, token_figures
 from aligncap_lib.figures.save import pipeline_overview, save_fig
 
 if TYPE_CHECKING:
@@ -75,7 +80,7 @@ def _get(payload: Any, key: str, default: Any) -> Any:
 #: figure name -> (input stem or None, figure of that input's payload), in rendering order.
 FIGURES: dict[str, tuple[str | None, Callable[[Any], Figure]]] = {
     "pipeline_overview": (None, lambda _: pipeline_overview()),
-    "probe_vs_chance": ("probe", claim_figures.probe_accuracy),
+    "probe_vs_chance": ("probe", token_figures.probe_vs_chance),
     "speech_text_kl": ("kd", lambda kd: claim_figures.speech_text_kl(_get(kd, "valid_kl", {}))),
     "ablation_bars": ("summary", ablation_figures.ablation_bars),
     "claim_differences": ("ablations", lambda a: claim_figures.claim_differences(_get(a, "claims", []))),
@@ -105,7 +110,7 @@ FIGURES: dict[str, tuple[str | None, Callable[[Any], Figure]]] = {
         "extras",
         lambda e: claim_figures.preference_size_curve(_get(e, "preference_size", [])),
     ),
-    "dpo_reward_curves": ("ablations", lambda a: claim_figures.dpo_reward_curves(_get(a, "dpo_logs", {}))),
+    "dpo_reward_curves": ("ablations", lambda a: po_figures.dpo_reward_curves(_get(a, "dpo_logs", {}))),
     "example_captions": (
         "ablations",
         lambda a: example_figures.example_table(_get(a, "examples", [])),
