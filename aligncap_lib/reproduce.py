@@ -9,8 +9,12 @@ Each notebook runs in its own ``papermill`` process with a wall-clock limit, so 
 reproduction, and in the kernel named :data:`KERNEL` (registered inside the project's virtual environment by
 ``scripts/setup.sh``) so papermill never picks up another Python.
 
-``--commit-outputs`` (smoke preset) writes the executed notebooks back to ``notebooks/`` after cleaning them
-(see :func:`clean_notebook`): that is how the committed outputs are made.
+``--commit-outputs`` (cpu preset only) writes the executed notebooks back to ``notebooks/`` after cleaning them
+(see :func:`clean_notebook`): that is how the committed outputs are made. They are the outputs of the run whose
+numbers are in ``results/cpu/``; each notebook records the preset and the commit in ``metadata.aligncap``
+(``tests/test_notebook_results.py`` checks the numbers against the results files). CI executes every notebook at
+``smoke`` under nbval in lax mode: only cells marked ``# NBVAL_CHECK_OUTPUT`` (outputs that do not depend on the
+preset) are compared with the committed outputs.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from aligncap_lib.core.presets import PRESET_ENV, resolve_preset
-from aligncap_lib.core.reproducibility import ROOT_ENV, repo_root, write_json
+from aligncap_lib.core.reproducibility import ROOT_ENV, git_commit, repo_root, write_json
 from aligncap_lib.core.run_layout import RunLayout
 
 KERNEL = "aligncap"
@@ -60,6 +64,9 @@ PAPER_ARTIFACTS: dict[str, str] = {
     "08_figures": "every figure and the results table",
     "09_caption_your_audio": "inference on your own audio (beyond the paper)",
 }
+
+#: The preset whose outputs the committed notebooks hold.
+COMMITTED_PRESET = "cpu"
 
 #: Wall-clock limit per notebook in seconds, per preset: a guard against a hung kernel, not a budget (our choice:
 #: well above the longest notebook; 07 took 1,916 s in the 77-minute cpu run and was killed at the former 1,800).
@@ -150,9 +157,10 @@ def run_notebook(
     return NotebookRun(source.stem, seconds, output)
 
 
-def clean_notebook(executed: Path, target: Path) -> int:
+def clean_notebook(executed: Path, target: Path, provenance: dict[str, Any] | None = None) -> int:
     """Write ``executed`` to ``target`` without papermill's injected cell and metadata, stderr streams or
-    execution timings; returns the number of stderr outputs removed."""
+    execution timings, with ``provenance`` (``{"preset", "commit"}``) as ``metadata.aligncap``; returns the
+    number of stderr outputs removed."""
     nb: dict[str, Any] = json.loads(executed.read_text(encoding="utf-8"))
     removed = 0
     cells = []
@@ -181,6 +189,8 @@ def clean_notebook(executed: Path, target: Path) -> int:
                     out["execution_count"] = count
     nb["cells"] = cells
     nb["metadata"].pop("papermill", None)
+    if provenance is not None:
+        nb["metadata"]["aligncap"] = dict(provenance)
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return removed
 
@@ -199,7 +209,13 @@ def reproduce(
     extras (:mod:`aligncap_lib.analysis.extras`, outside the timed budget: their seconds go to ``extras.json``)
     and their figures."""
     name = resolve_preset(preset)
+    if commit_outputs and name != COMMITTED_PRESET:
+        raise ValueError(
+            f"--commit-outputs writes the committed notebooks, which hold the {COMMITTED_PRESET} run's outputs "
+            f"(the numbers of results/{COMMITTED_PRESET}/); got preset {name!r}"
+        )
     layout = RunLayout.for_preset(name)
+    provenance = {"preset": name, "commit": (git_commit() or "unknown").removesuffix("-dirty")}
     chosen = select(only, directory)
     missing = [n for n in NOTEBOOKS if not only and not (notebooks_dir() / f"{n}.ipynb").exists()]
     if missing and directory is None:
@@ -217,7 +233,7 @@ def reproduce(
         total += run.seconds
         print(f" {run.seconds:.1f} s", flush=True)
         if commit_outputs:
-            removed = clean_notebook(run.output, source)
+            removed = clean_notebook(run.output, source, provenance)
             if removed:
                 print(
                     f"    removed {removed} stderr output(s) from {source.name}: silence them at the source"
@@ -254,7 +270,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--commit-outputs",
         action="store_true",
-        help="write the cleaned executed notebooks back to notebooks/ (use with --preset smoke)",
+        help="write the cleaned executed notebooks back to notebooks/ (cpu preset only: the committed outputs)",
     )
     parser.add_argument(
         "--extras",

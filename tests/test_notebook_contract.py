@@ -88,7 +88,7 @@ def test_kernel_and_last_cell(path: Path):
     last = _code_cells(nb)[-1]
     assert _source(last).startswith("# NBVAL_CHECK_OUTPUT"), f"{path.name}: last code cell must be checked"
     assert last.get("outputs"), (
-        f"{path.name}: committed notebooks hold their smoke outputs (run reproduce --commit-outputs)"
+        f"{path.name}: committed notebooks hold the cpu run's outputs (run reproduce --preset cpu --commit-outputs)"
     )
 
 
@@ -130,3 +130,47 @@ def test_committed_outputs_are_clean(path: Path):
     assert "papermill" not in nb["metadata"], (
         f"{path.name}: papermill metadata left in (use --commit-outputs)"
     )
+
+
+#: Wall-clock values and progress displays never belong in committed outputs (they differ on every run).
+WALL_CLOCK = re.compile(r"<progress|it/s\]|s/it\]|Training Loss|elapsed|wall[ _-]?(time|clock)|\bmake_s\b|seconds?\W*:\s*\d",
+                        re.IGNORECASE)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_committed_outputs_hold_no_wall_clock_or_progress(path: Path):
+    for i, cell in enumerate(_code_cells(_load(path))):
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", [])) + json.dumps(
+                {k: v for k, v in out.get("data", {}).items() if k.startswith("text/")}, ensure_ascii=False
+            )
+            found = WALL_CLOCK.search(text)
+            assert not found, f"{path.name} code cell {i}: wall-clock or progress output {found.group(0)!r}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_committed_outputs_name_their_preset_and_commit(path: Path):
+    meta = _load(path)["metadata"].get("aligncap")
+    assert isinstance(meta, dict), (
+        f"{path.name}: no metadata.aligncap (run reproduce --preset cpu --commit-outputs)"
+    )
+    assert meta.get("preset") == "cpu", f"{path.name}: outputs of preset {meta.get('preset')!r}, not cpu"
+    assert re.fullmatch(r"[0-9a-f]{40}", str(meta.get("commit"))), (
+        f"{path.name}: commit {meta.get('commit')!r}"
+    )
+
+
+def test_every_notebook_comes_from_one_run():
+    commits = {p.stem: _load(p)["metadata"].get("aligncap", {}).get("commit") for p in PATHS}
+    assert len(set(commits.values())) == 1, f"notebook outputs from different commits: {commits}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_some_output_is_checked_and_checked_cells_hold_outputs(path: Path):
+    checked = [c for c in _code_cells(_load(path)) if _source(c).startswith("# NBVAL_CHECK_OUTPUT")]
+    assert checked, f"{path.name}: no cell marked # NBVAL_CHECK_OUTPUT"
+    for cell in checked:
+        assert cell.get("outputs"), f"{path.name}: a checked cell without outputs checks nothing"
+        assert "Checked by nbval (the same at every preset)" in _source(cell), (
+            f"{path.name}: a checked cell says why its output does not depend on the preset"
+        )
