@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aligncap_lib.core.attributes import BIN_RULES, bin_measurements
-from aligncap_lib.corpus import prosody
+from aligncap_lib.corpus import contour, prosody
 from aligncap_lib.corpus.prosody import MEASUREMENT_NAMES, measure
 
 SR = 16000
@@ -119,7 +119,7 @@ def test_f0_contour_follows_a_tone_and_is_nan_where_unvoiced():
     sr = 16_000
     t = np.arange(sr) / sr
     wave = 0.3 * np.sin(2 * np.pi * 180 * t) * (t < 0.6)  # 0.6 s at 180 Hz, then digital silence
-    times, f0 = prosody.f0_contour(wave, sr)
+    times, f0 = contour.f0_contour(wave, sr)
     assert times.shape == f0.shape and np.diff(times) == pytest.approx(
         np.full(len(times) - 1, prosody.FRAME_S)
     )

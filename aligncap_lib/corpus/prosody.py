@@ -177,15 +177,6 @@ def measure(
     return {k: float(v) for k, v in out.items()}
 
 
-def f0_contour(wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(times_s, f0_hz)``, both float ``[n_frames]``: the Praat pitch contour :func:`measure` reads (10 ms
-    steps, 60-500 Hz), NaN where a frame is unvoiced; for drawing f0 over a spectrogram or a token strip."""
-    sound = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=float(sample_rate))
-    pitch = sound.to_pitch_ac(time_step=FRAME_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
-    f0 = pitch.selected_array["frequency"]
-    return np.asarray(pitch.xs(), dtype=np.float64), np.where(f0 > 0, f0, np.nan)
-
-
 def level_contour(wave: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
     """``(intensity_slope_db, intensity_attack_db, intensity_final_db)`` of :func:`measure` alone (no pitch
     analysis): ``wave`` float ``[T]`` at ``sample_rate`` Hz; NaNs for a silent wave."""

@@ -22,7 +22,7 @@ seen family), so the zero-shot voices come from two families of each gender. Eve
 speaker's gender clip by clip (balanced by construction; verification drops may move it a little) and draws
 the voice uniformly among that gender's voices of the split. Sizes: ``test_zeroshot`` 400 planned clips per
 language (about 330 kept in Chinese, 370 in English); ``test_seen`` and ``test_crossdomain`` 300 (a trained
-variant's slot-accuracy interval then spans about +-0.02 to 0.03; docs/method.md's evaluation section has the
+variant's slot-accuracy interval then spans about +-0.02 to 0.03; the README's evaluation section has the
 measured widths).
 """
 

@@ -19,7 +19,7 @@ import numpy as np
 from aligncap_lib.core.attributes import ACOUSTIC_SLOTS, EMOTIONS, SLOT_BINS
 from aligncap_lib.core.audio_io import read_audio, resample
 from aligncap_lib.core.manifest import read_manifest
-from aligncap_lib.corpus import prosody
+from aligncap_lib.corpus import contour
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,7 +76,7 @@ def emotion_spectrograms(corpus_dir: Path, examples: Sequence[dict[str, Any]]) -
         )
         ax.set_ylabel("Hz")
         twin = ax.twinx()
-        twin.plot(*prosody.f0_contour(wave, sr), color=F0_COLOR, lw=1.6)
+        twin.plot(*contour.f0_contour(wave, sr), color=F0_COLOR, lw=1.6)
         twin.set_ylim(50, 400)
         twin.set_ylabel("f0 (Hz)")
         marked = ", ".join(

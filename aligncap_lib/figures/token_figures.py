@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from aligncap_lib.core.attributes import SLOTS
-from aligncap_lib.corpus import prosody
+from aligncap_lib.corpus import contour
 from aligncap_lib.figures.claim_figures import KD_COLOR, number, placeholder, wilson
 from aligncap_lib.figures.corpus_figures import F0_COLOR
 from aligncap_lib.tokens import speech_units
@@ -40,7 +40,7 @@ def tokens_overview(
     n_q, n_t = codes.shape
     seconds = len(wave) / sample_rate
     step = stride / FRAME_RATE  # seconds per unit position
-    times_f0, f0 = prosody.f0_contour(wave, sample_rate)
+    times_f0, f0 = contour.f0_contour(wave, sample_rate)
     fig, (spec, strip) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True, height_ratios=[2, 1.25],
                                       layout="constrained")  # fmt: skip
     freqs, times, power = spectrogram(wave, fs=sample_rate, nperseg=512, noverlap=384)
