@@ -60,7 +60,7 @@ PAPER_ARTIFACTS: dict[str, str] = {
     "04_evaluation": "evaluation protocol: BLEU@4, METEOR, ROUGE-L, CIDEr (SPICE), hallucination",
     "05_kd_training": "KD-Regularization: speech vs text distributions, zero-shot results",
     "06_dpo_training": "PO-Regularization: preference pairs, DPO, hallucination before/after",
-    "07_ablations": "ablation table: w/o KD, w/o PO, w/o clues, preference-set size",
+    "07_ablations": "ablation table: w/o KD, w/o PO, w/o clues; the claims and their verdicts",
     "08_figures": "every figure and the results table",
     "09_caption_your_audio": "inference on your own audio (beyond the paper)",
 }
