@@ -259,3 +259,19 @@ def test_the_committed_model_captions_out_of_the_box(clips, capsys) -> None:
         out = capsys.readouterr().out
         path, caption = out.strip().split("\t")
         assert rc == 0 and path == str(clips[0]) and caption.strip()
+
+
+def test_collect_audio_takes_one_path_and_names_an_unreadable_folder(tmp_path, monkeypatch) -> None:
+    from aligncap_lib.export import inference
+
+    clip = tmp_path / "a.wav"
+    sf.write(clip, np.full(1600, 0.1, dtype=np.float32), 16000)
+    assert inference.collect_audio(str(clip)) == ([clip], [])  # a string, not its characters
+    assert inference.collect_audio(tmp_path) == ([clip], [])
+
+    def denied(self, pattern):  # noqa: ANN001
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "rglob", denied)
+    files, errors = inference.collect_audio([tmp_path, clip])
+    assert files == [clip] and errors[0].path == str(tmp_path) and "cannot list the folder" in errors[0].error

@@ -289,22 +289,30 @@ class Captioner:
         return list(self.iter_captions(audios, sample_rate, **kwargs))
 
 
-def collect_audio(paths: Sequence[str | Path]) -> tuple[list[Path], list[CaptionResult]]:
+def collect_audio(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], list[CaptionResult]]:
     """Files to caption: files as given, folders searched recursively for ``AUDIO_SUFFIXES`` (sorted, hidden
-    entries skipped). A folder without audio is an error result; a missing path is left to the reader to name."""
+    entries skipped). A single path may be given alone (a string is never read as a list of characters). A
+    folder without audio, or one that cannot be listed, is an error result naming it; a missing path is left to
+    the reader to name."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     files: list[Path] = []
     errors: list[CaptionResult] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))  # fmt: skip
-            if not found:
-                errors.append(
-                    CaptionResult(str(p), None, None, None, f"no audio files ({', '.join(AUDIO_SUFFIXES)})")
-                )
-            files += found
-        else:
+        if not p.is_dir():
             files.append(p)
+            continue
+        try:
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file()
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))  # fmt: skip
+        except OSError as exc:  # a folder (or one inside it) that cannot be read
+            errors.append(CaptionResult(str(p), None, None, None, f"cannot list the folder ({exc})"))
+            continue
+        if not found:
+            errors.append(
+                CaptionResult(str(p), None, None, None, f"no audio files ({', '.join(AUDIO_SUFFIXES)})")
+            )
+        files += found
     return files, errors
 
 
