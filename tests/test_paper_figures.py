@@ -94,7 +94,11 @@ def test_probe_figure_has_a_row_per_slot_with_an_accuracy_in_slot_order():
     labels = [t.get_text().split(" ")[0] for t in fig.axes[0].get_yticklabels()]
     assert labels == ["pitch_level", "rate", "emotion"]  # attributes.SLOTS order, loudness (None) left out
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert sorted(legend) == ["ceiling (Praat features)", "chance", "speech tokens (linear probe)"]
+    assert sorted(legend) == [
+        "ceiling (Praat features)",
+        "chance",
+        "speech tokens (the better of a linear and a tree probe)",
+    ]
     assert "nothing to show" in _title(token_figures.probe_vs_chance({"rate": {"accuracy": None}}))
 
 

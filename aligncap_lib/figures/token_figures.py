@@ -129,7 +129,7 @@ def probe_vs_chance(probe: Mapping[str, Any]) -> Figure:
         n = e.get("n_test")
         lo, hi = wilson(acc, n) if isinstance(n, int) and not isinstance(n, bool) else (acc, acc)
         ax.errorbar(acc, y, xerr=[[acc - lo], [hi - acc]], fmt="o", color=KD_COLOR, capsize=3, zorder=3,
-                    label="speech tokens (linear probe)" if y == 0 else None)  # fmt: skip
+                    label="speech tokens (the better of a linear and a tree probe)" if y == 0 else None)  # fmt: skip
     ax.set_yticks(range(len(slots)), [f"{s} (n={probe[s].get('n_test', '?')})" for s in slots], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.02)
@@ -137,7 +137,7 @@ def probe_vs_chance(probe: Mapping[str, Any]) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     fig.legend(fontsize=8, loc="outside lower center", ncol=4)
     ax.set_title(
-        "What the speech tokens carry: linear probe vs chance and the Praat-feature ceiling", fontsize=10
+        "What the speech tokens carry: token probe vs chance and the Praat-feature ceiling", fontsize=10
     )
     return fig
 
