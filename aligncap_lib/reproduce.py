@@ -215,7 +215,11 @@ def reproduce(
             f"(the numbers of results/{COMMITTED_PRESET}/); got preset {name!r}"
         )
     layout = RunLayout.for_preset(name)
-    provenance = {"preset": name, "commit": (git_commit() or "unknown").removesuffix("-dirty")}
+    provenance = (
+        {"preset": name, "commit": (git_commit() or "unknown").removesuffix("-dirty")}
+        if commit_outputs
+        else None
+    )
     chosen = select(only, directory)
     missing = [n for n in NOTEBOOKS if not only and not (notebooks_dir() / f"{n}.ipynb").exists()]
     if missing and directory is None:

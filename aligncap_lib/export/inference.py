@@ -61,6 +61,8 @@ SEGMENT_SECONDS = 6.0
 MAX_FILE_SECONDS = 3600.0
 
 Audio = str | Path | np.ndarray
+#: The segments of one input in :meth:`Captioner.iter_captions`: ``(result key, start s, end s)``.
+_Plan = list[tuple[str, float | None, float | None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,9 +119,10 @@ class Captioner:
         return cls(e.model, e.tokenizer, e.codec, e.tokens_config, e.norms, e.info, segment_seconds)
 
     @classmethod
-    def default(cls) -> Captioner:
-        """The committed model (:data:`DEFAULT_MODEL`): the cpu reproduction's ``aligncap_full``, seed 0."""
-        return cls.from_pretrained(repo_root() / DEFAULT_MODEL)
+    def default(cls, **kwargs: Any) -> Captioner:
+        """The committed model (:data:`DEFAULT_MODEL`): the cpu reproduction's ``aligncap_full``, seed 0;
+        ``kwargs`` go to :meth:`from_pretrained`."""
+        return cls.from_pretrained(repo_root() / DEFAULT_MODEL, **kwargs)
 
     @classmethod
     def from_stage(cls, stage_dir: str | Path, tokens_dir: str | Path, records_or_norms: Any) -> Captioner:
@@ -151,7 +154,7 @@ class Captioner:
             x = x.T
         return validate_waveform(x, sample_rate, max_seconds=MAX_FILE_SECONDS), int(sample_rate), "<array>"
 
-    def segments(self, wave: np.ndarray, sample_rate: int, item: str = "<array>") -> list[tuple[float, float, np.ndarray]]:  # fmt: skip
+    def segments(self, wave: np.ndarray, sample_rate: int) -> list[tuple[float, float, np.ndarray]]:
         """``[(start s, end s, segment wave), ...]`` of a loaded wave (:func:`segment_bounds`)."""
         return [(round(a / sample_rate, 3), round(b / sample_rate, 3), wave[a:b])
                 for a, b in segment_bounds(len(wave), sample_rate, self.segment_seconds)]  # fmt: skip
@@ -188,7 +191,7 @@ class Captioner:
         if lang not in TEMPLATES:
             raise ValueError(f"unknown language {lang!r}; choose one of {tuple(TEMPLATES)}")
         wave, rate, item = self.load(audio, sample_rate)
-        if len(self.segments(wave, rate, item)) > 1:
+        if len(segment_bounds(len(wave), rate, self.segment_seconds)) > 1:
             raise ValueError(f"{item}: {len(wave) / rate:.1f} s is longer than one segment "
                              f"({self.segment_seconds:g} s); use caption_segments() or caption_batch()")  # fmt: skip
         return self._clip_example(wave, rate, item, lang, clues, key), len(wave) / rate
@@ -231,8 +234,7 @@ class Captioner:
         try:
             for first in range(0, len(audios), batch_size):
                 # (name, duration, [(key, start, end)]): a file-level error is one key without start and end
-                Plan = list[tuple[str, float | None, float | None]]
-                planned: list[tuple[str, float | None, Plan]] = []
+                planned: list[tuple[str, float | None, _Plan]] = []
                 ready: dict[str, Any] = {}
                 failed: dict[str, str] = {}
                 for i, audio in enumerate(audios[first : first + batch_size], first):
@@ -244,8 +246,8 @@ class Captioner:
                         planned.append((name, None, [(f"{i}", None, None)]))
                         bar.update(1)
                         continue
-                    parts = self.segments(wave, rate, item)
-                    plan: Plan = []
+                    parts = self.segments(wave, rate)
+                    plan: _Plan = []
                     for k, (a, b, seg) in enumerate(parts):
                         key = f"{i}.{k}"
                         where = item if len(parts) == 1 else f"{item} [{a:.2f}-{b:.2f} s]"
@@ -361,9 +363,9 @@ def run(args: argparse.Namespace) -> int:
     if args.segment_seconds <= 0:
         print(f"aligncap caption: --segment-seconds must be > 0, got {args.segment_seconds}", file=sys.stderr)
         return 2
-    model = Path(args.model) if args.model else repo_root() / DEFAULT_MODEL
     try:
-        captioner = Captioner.from_pretrained(model, segment_seconds=args.segment_seconds)
+        captioner = (Captioner.from_pretrained(args.model, segment_seconds=args.segment_seconds) if args.model
+                     else Captioner.default(segment_seconds=args.segment_seconds))  # fmt: skip
     except (ExportError, OSError) as exc:
         hint = "" if args.model else " (the committed default model; pass --model to use another)"
         print(f"aligncap caption: cannot load the model{hint}: {exc}", file=sys.stderr)
